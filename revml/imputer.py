@@ -1,0 +1,507 @@
+"""The user-facing estimator: :class:`ReverseImputer`."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from .backends import BACKENDS
+from .model import MLPAutoencoder, default_architecture
+from .reference import ReverseConfig, split_autoencoder
+from .reverse import INITS, auto_batch_size, impute_direct, impute_reverse, initial_values
+from .training import TrainConfig, default_train_config, train_autoencoder
+
+STRATEGIES = ("reverse", "direct")
+SCALINGS = ("auto", "minmax", "none")
+FILLS = ("mean", "zeros")
+
+
+@dataclass
+class ImputationDetails:
+    """What :meth:`ReverseImputer.transform_details` returns."""
+
+    X: Any  #: imputed data, same container type as the input
+    X_before_clean: Any | None  #: reverse strategy: imputed values before the clean pass
+    loss: np.ndarray | None  #: reverse strategy: final per-row reverse loss (scaled units)
+    backend: str | None  #: the execution path that ran
+
+
+def _resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested but CUDA is not available")
+    return dev
+
+
+def _as_tensor(X: Any, name: str = "X") -> torch.Tensor:
+    """Validated float32 CPU copy of a 2-D array-like; NaN marks missing."""
+    if isinstance(X, torch.Tensor):
+        t = X.detach()
+        if t.is_complex():
+            raise TypeError(f"{name} must be real-valued, got dtype {t.dtype}")
+        t = t.to(device="cpu", dtype=torch.float32)
+    else:
+        arr = np.asarray(X)
+        if arr.dtype.kind in "OUS":
+            try:
+                arr = arr.astype(np.float64)
+            except (TypeError, ValueError) as err:
+                raise TypeError(
+                    f"{name} must be numeric (NaN marks missing values); could not convert "
+                    f"its {arr.dtype} entries to numbers: {err}"
+                ) from None
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
+        t = torch.from_numpy(np.array(arr, dtype=np.float32, order="C"))
+    if t.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (samples x features), got shape {tuple(t.shape)}")
+    if t.shape[0] == 0:
+        raise ValueError(f"{name} has no rows")
+    if torch.isinf(t).any():
+        raise ValueError(f"{name} contains infinite values; only NaN may mark missing entries")
+    return t
+
+
+class ReverseImputer(TransformerMixin, BaseEstimator):
+    """Impute missing values by reverse training through a frozen autoencoder.
+
+    ``fit`` trains an MLP autoencoder on the data (loss on observed entries only). For
+    each row, ``transform`` makes the missing entries trainable, freezes every weight and
+    runs Adam on the per-row loss: reconstruction error of the whole input (the completed
+    row should be a fixed point of the autoencoder) plus a spherical penalty on the
+    bottleneck, with counter-based input dropout. Observed values come back bit-identical.
+
+    Parameters
+    ----------
+    strategy : {"reverse", "direct"}
+        ``"reverse"``: reverse training. ``"direct"``: one pass of the row (missing entries
+        filled by ``fill``) through the autoencoder.
+    autoencoder : torch.nn.Module, optional
+        A pre-trained autoencoder mapping (B, D) to (B, D), used instead of training one
+        (it is copied, never modified). Modules with ``encoder`` and ``decoder``
+        attributes expose their bottleneck to the spherical term; others need
+        ``sphere_weight=0``. It works in the imputer's scaled space (see ``scaling``).
+    hidden : tuple of int, optional
+        Encoder hidden widths (decoder mirrors). Default: sized from the number of features
+        (:func:`revml.model.default_architecture`).
+    bottleneck : int, optional
+        Code width. Default: sized from the number of features.
+    activation : str
+        Hidden activation: "relu", "leaky_relu", "tanh", "sigmoid" or "identity".
+    epochs, train_batch_size : int, optional
+        Autoencoder training length and batch. Default: sized from the number of rows
+        (:func:`revml.training.default_train_config`).
+    learning_rate : float
+        Adam learning rate of autoencoder training.
+    mask_fraction : float
+        Share of observed entries hidden at the input during training (denoising); 0 trains
+        a plain autoencoder.
+    n_steps : int
+        Reverse-training steps per row.
+    reverse_lr : float
+        Adam learning rate of the reverse loop (scaled units).
+    init : {"direct", "mean", "zeros"}
+        Starting value of the missing entries.
+    dropout : float
+        Input dropout rate of the reverse loop.
+    missing_weight : float
+        Weight of the missing entries' reconstruction error relative to observed ones.
+    sphere_weight : float
+        Weight of the spherical bottleneck penalty ``((||h|| - R) / R)**2``, with ``R`` the
+        median code norm of the training rows (``radius_``).
+    clean_pass : bool
+        After the loop, replace the missing entries by the autoencoder's output once more.
+    clamp : bool
+        Keep imputed values inside each feature's training range.
+    fill : {"mean", "zeros"}
+        What the direct strategy puts in the missing entries before its pass.
+    scaling : {"auto", "minmax", "none"}
+        ``"minmax"`` scales each feature to [0, 1] on the training data; ``"auto"`` does so
+        unless every observed value already lies in [0, 1] (images), which are used as is.
+    backend : {"auto", "reference", "compile", "triton"}
+        Execution path of the reverse loop (see :mod:`revml.backends`).
+    batch_size : int, optional
+        Rows per reverse batch. Default: bounded by a memory budget on the device.
+        Results do not depend on it beyond float rounding.
+    device : str or torch.device, optional
+        Where the autoencoder lives; default CUDA if available, else the CPU.
+    random_state : int, RandomState or None
+        Seeds training, dropout and everything else random.
+    verbose : bool
+        Progress bars for training and imputation.
+
+    Attributes
+    ----------
+    autoencoder_ : torch.nn.Module
+        The trained (frozen) autoencoder, in scaled space.
+    n_features_in_ : int
+    radius_ : float
+        Radius of the spherical bottleneck penalty.
+    data_min_, data_range_ : numpy.ndarray
+        Per-feature scaling: ``scaled = (X - data_min_) / data_range_``.
+    fill_values_ : numpy.ndarray
+        Column means of the training data, in scaled units.
+    history_ : list of float
+        Autoencoder training loss per epoch (empty for a pre-trained autoencoder).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from revml import ReverseImputer
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.normal(size=(300, 2))
+    >>> X = np.c_[z, z @ rng.normal(size=(2, 4))]
+    >>> X_missing = X.copy()
+    >>> X_missing[rng.random(X.shape) < 0.2] = np.nan
+    >>> imp = ReverseImputer(random_state=0, epochs=20, n_steps=50)
+    >>> X_filled = imp.fit_transform(X_missing)
+    >>> bool(np.isnan(X_filled).any())
+    False
+    >>> bool(np.array_equal(X_filled[~np.isnan(X_missing)], X_missing[~np.isnan(X_missing)]))
+    True
+    """
+
+    def __init__(
+        self,
+        *,
+        strategy: str = "reverse",
+        autoencoder: nn.Module | None = None,
+        hidden: tuple[int, ...] | None = None,
+        bottleneck: int | None = None,
+        activation: str = "relu",
+        epochs: int | None = None,
+        train_batch_size: int | None = None,
+        learning_rate: float = 1e-3,
+        mask_fraction: float = 0.0,
+        n_steps: int = 200,
+        reverse_lr: float = 0.02,
+        init: str = "direct",
+        dropout: float = 0.0,
+        missing_weight: float = 1.0,
+        sphere_weight: float = 0.01,
+        clean_pass: bool = True,
+        clamp: bool = True,
+        fill: str = "mean",
+        scaling: str = "auto",
+        backend: str = "auto",
+        batch_size: int | None = None,
+        device: str | torch.device | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.strategy = strategy
+        self.autoencoder = autoencoder
+        self.hidden = hidden
+        self.bottleneck = bottleneck
+        self.activation = activation
+        self.epochs = epochs
+        self.train_batch_size = train_batch_size
+        self.learning_rate = learning_rate
+        self.mask_fraction = mask_fraction
+        self.n_steps = n_steps
+        self.reverse_lr = reverse_lr
+        self.init = init
+        self.dropout = dropout
+        self.missing_weight = missing_weight
+        self.sphere_weight = sphere_weight
+        self.clean_pass = clean_pass
+        self.clamp = clamp
+        self.fill = fill
+        self.scaling = scaling
+        self.backend = backend
+        self.batch_size = batch_size
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ validation
+    def _check_choices(self) -> None:
+        for name, allowed in (
+            ("strategy", STRATEGIES),
+            ("init", INITS),
+            ("fill", FILLS),
+            ("scaling", SCALINGS),
+            ("backend", BACKENDS),
+        ):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(f"{name}={value!r} is not one of {allowed}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.mask_fraction < 1.0:
+            raise ValueError(f"mask_fraction must be in [0, 1), got {self.mask_fraction}")
+        if int(self.n_steps) < 0:
+            raise ValueError(f"n_steps must be >= 0, got {self.n_steps}")
+        if self.batch_size is not None and int(self.batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        for name in ("reverse_lr", "learning_rate"):
+            if not float(getattr(self, name)) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("missing_weight", "sphere_weight"):
+            if not float(getattr(self, name)) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X: Any, y: Any = None) -> ReverseImputer:
+        """Train the autoencoder on ``X`` (NaN marks missing entries).
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self._check_choices()
+        x = _as_tensor(X)
+        n, d = x.shape
+        if d < 2:
+            raise ValueError(f"X needs at least 2 features to impute from, got {d}")
+        observed = ~torch.isnan(x)
+        if not observed.any():
+            raise ValueError("X has no observed value: every entry is missing")
+        device = _resolve_device(self.device)
+        rng = check_random_state(self.random_state)
+        train_seed = int(rng.randint(np.iinfo(np.int32).max))
+
+        # Per-feature scaling; features never observed get the identity.
+        xd = x.double()
+        col_min = torch.where(observed, xd, torch.inf).amin(0)
+        col_max = torch.where(observed, xd, -torch.inf).amax(0)
+        empty = ~observed.any(0)
+        if empty.any():
+            warnings.warn(
+                f"{int(empty.sum())} feature(s) have no observed value in X (indices "
+                f"{torch.nonzero(empty).flatten().tolist()[:10]}); they are imputed from the "
+                "autoencoder alone, starting from 0",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        col_min = torch.where(empty, 0.0, col_min)
+        col_max = torch.where(empty, 1.0, col_max)
+        in_unit = bool((col_min >= 0).all() and (col_max <= 1).all())
+        if self.scaling == "none" or (self.scaling == "auto" and in_unit):
+            lo = torch.zeros(d, dtype=torch.float64)
+            span = torch.ones(d, dtype=torch.float64)
+        else:
+            lo = col_min
+            span = torch.where(col_max > col_min, col_max - col_min, 1.0)
+        self.data_min_ = lo.numpy()
+        self.data_range_ = span.numpy()
+        xs = ((xd - lo) / span).float()
+        sums = torch.where(observed, xs, 0.0).sum(0)
+        counts = observed.sum(0)
+        self.fill_values_ = torch.where(counts > 0, sums / counts.clamp_min(1), 0.0).numpy()
+        self.clip_min_ = torch.where(empty, 0.0, ((col_min - lo) / span)).float().numpy()
+        self.clip_max_ = torch.where(empty, 1.0, ((col_max - lo) / span)).float().numpy()
+        self.n_features_in_ = d
+
+        fill = torch.from_numpy(self.fill_values_)
+        if self.autoencoder is not None:
+            module = copy.deepcopy(self.autoencoder).to(device)
+            self.history_ = []
+        else:
+            hidden, bottleneck = default_architecture(d)
+            scaled_unit = bool(xs[observed].min() >= 0 and xs[observed].max() <= 1)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(train_seed)
+                module = MLPAutoencoder(
+                    d,
+                    hidden=self.hidden if self.hidden is not None else hidden,
+                    bottleneck=self.bottleneck if self.bottleneck is not None else bottleneck,
+                    activation=self.activation,
+                    output_activation="sigmoid" if scaled_unit else "identity",
+                ).to(device)
+            auto = default_train_config(n, seed=train_seed)
+            cfg = TrainConfig(
+                epochs=int(self.epochs) if self.epochs is not None else auto.epochs,
+                batch_size=int(self.train_batch_size or auto.batch_size),
+                lr=float(self.learning_rate),
+                mask_fraction=float(self.mask_fraction),
+                seed=train_seed,
+            )
+            history = train_autoencoder(
+                module, xs.to(device), fill.to(device), cfg, verbose=bool(self.verbose)
+            )
+            self.history_ = history.loss
+        module.eval().requires_grad_(False)
+        with torch.no_grad():
+            probe = module(fill.to(device)[None].expand(2, d))
+        if tuple(probe.shape) != (2, d):
+            raise ValueError(
+                f"the autoencoder maps (B, {d}) to {tuple(probe.shape)}; it must return (B, {d})"
+            )
+        self.autoencoder_ = module
+        self.device_ = device
+        self.radius_ = self._code_radius(xs, observed, fill, device)
+        return self
+
+    def _code_radius(self, xs, observed, fill, device) -> float:
+        encode, decode = split_autoencoder(self.autoencoder_)
+        if decode is None:
+            return 1.0
+        # The median code norm of (up to 10k) training rows: the sphere the codes live near.
+        sample = torch.where(observed, xs, fill)[:10_000].to(device)
+        with torch.no_grad():
+            norms = encode(sample).flatten(1).norm(dim=1)
+        return float(max(norms.median().item(), 1e-6))
+
+    # ------------------------------------------------------------------ transform
+    def reverse_config(self, seed: int = 0) -> ReverseConfig:
+        """The :class:`~revml.reference.ReverseConfig` this imputer's loop runs with."""
+        check_is_fitted(self, "autoencoder_")
+        return ReverseConfig(
+            n_steps=int(self.n_steps),
+            lr=float(self.reverse_lr),
+            dropout=float(self.dropout),
+            missing_weight=float(self.missing_weight),
+            sphere_weight=float(self.sphere_weight),
+            radius=float(self.radius_),
+            seed=int(seed),
+        )
+
+    def _transform_seed(self) -> int:
+        rng = check_random_state(self.random_state)
+        rng.randint(np.iinfo(np.int32).max)  # the first draw seeded training
+        return int(rng.randint(np.iinfo(np.int32).max))
+
+    def transform(self, X: Any) -> Any:
+        """Impute the missing (NaN) entries of ``X``.
+
+        Returns an array of the same kind (a ``torch.Tensor`` on the same device for a
+        tensor input); observed entries are copied bit for bit and ``X`` is not modified.
+        """
+        return self.transform_details(X).X
+
+    def transform_details(self, X: Any) -> ImputationDetails:
+        """:meth:`transform` plus the reverse loop's diagnostics."""
+        check_is_fitted(self, "autoencoder_")
+        self._check_choices()
+        x = _as_tensor(X)
+        if x.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {x.shape[1]} features, but this imputer was fitted "
+                f"with {self.n_features_in_}"
+            )
+        miss = torch.isnan(x)
+        if not miss.any():
+            return ImputationDetails(self._restore(X, x, miss), None, None, None)
+        lo = torch.from_numpy(self.data_min_)
+        span = torch.from_numpy(self.data_range_)
+        xs = ((x.double() - lo) / span).float()
+        means = torch.from_numpy(self.fill_values_)
+        device = self.device_
+        module = self.autoencoder_
+        batch = int(self.batch_size or auto_batch_size(module, x.shape[1], device))
+        before = loss = backend = None
+        if self.strategy == "direct":
+            fill = means if self.fill == "mean" else torch.zeros_like(means)
+            xs_imp = impute_direct(
+                module, xs, miss, fill, batch_size=batch, device=device, verbose=bool(self.verbose)
+            )
+        else:
+            clip_lo = torch.from_numpy(self.clip_min_) if self.clamp else None
+            clip_hi = torch.from_numpy(self.clip_max_) if self.clamp else None
+            out = impute_reverse(
+                module,
+                xs,
+                miss,
+                self.reverse_config(self._transform_seed()),
+                init=self.init,
+                means=means,
+                lo=clip_lo,
+                hi=clip_hi,
+                backend=self.backend,
+                batch_size=batch,
+                device=device,
+                clean=bool(self.clean_pass),
+                verbose=bool(self.verbose),
+            )
+            xs_imp = out.x_clean if out.x_clean is not None else out.x
+            if out.x_clean is not None:
+                before = self._restore(X, self._unscale(out.x), miss)
+            loss = out.loss.numpy()
+            backend = out.backend
+        return ImputationDetails(
+            self._restore(X, self._unscale(xs_imp), miss), before, loss, backend
+        )
+
+    def direct_output(self, X: Any) -> np.ndarray:
+        """The autoencoder's whole reconstruction of ``X`` (missing entries = ``fill``),
+        in the original units, observed entries included (a diagnostic, not an imputation).
+        """
+        check_is_fitted(self, "autoencoder_")
+        x = _as_tensor(X)
+        miss = torch.isnan(x)
+        lo = torch.from_numpy(self.data_min_)
+        span = torch.from_numpy(self.data_range_)
+        xs = ((x.double() - lo) / span).float()
+        means = torch.from_numpy(self.fill_values_)
+        fill = means if self.fill == "mean" else torch.zeros_like(means)
+        filled = torch.where(miss, fill, xs)
+        # A row with nothing missing is reconstructed too: mark every entry "missing" for
+        # the pass so the whole output comes back.
+        every = torch.ones_like(miss)
+        out = impute_direct(
+            self.autoencoder_,
+            filled,
+            every,
+            fill,
+            batch_size=auto_batch_size(self.autoencoder_, x.shape[1], self.device_),
+            device=self.device_,
+        )
+        return self._unscale(out).numpy()
+
+    def _unscale(self, xs: torch.Tensor) -> torch.Tensor:
+        return xs.double() * torch.from_numpy(self.data_range_) + torch.from_numpy(self.data_min_)
+
+    @staticmethod
+    def _restore(X: Any, values: torch.Tensor, miss: torch.Tensor) -> Any:
+        """A copy of ``X`` with ``values`` written into its missing entries only."""
+        if isinstance(X, torch.Tensor):
+            out = X.detach().clone()
+            if not out.is_floating_point():
+                out = out.float()
+            out[miss.to(out.device)] = values[miss].to(device=out.device, dtype=out.dtype)
+            return out
+        arr = np.asarray(X)
+        out = np.array(arr, dtype=arr.dtype if arr.dtype.kind == "f" else np.float64, copy=True)
+        m = miss.numpy()
+        out[m] = values.numpy()[m].astype(out.dtype)
+        return out
+
+    def initial_values(self, X: Any) -> np.ndarray:
+        """The starting point of the reverse loop for ``X`` (original units)."""
+        check_is_fitted(self, "autoencoder_")
+        x = _as_tensor(X)
+        miss = torch.isnan(x)
+        xs = (
+            (x.double() - torch.from_numpy(self.data_min_)) / torch.from_numpy(self.data_range_)
+        ).float()
+        with torch.no_grad():
+            x0 = initial_values(
+                self.autoencoder_,
+                xs.to(self.device_),
+                miss.to(self.device_),
+                self.init,
+                torch.from_numpy(self.fill_values_).to(self.device_),
+            )
+        return self._restore(X, self._unscale(x0.cpu()), miss)

@@ -1,0 +1,290 @@
+"""Reverse training in plain PyTorch: the reference maths.
+
+This module is the single definition of what one reverse step computes. It is used three
+ways, so they can never drift apart: as the ``"reference"`` execution path (CPU and GPU),
+as the oracle the fused kernels are tested against (run in float64), and as the baseline
+of the benchmarks.
+
+One reverse step for a batch of samples ``x`` (B, D) whose missing entries ``miss`` are the
+trainable parameters, through a frozen autoencoder ``decode(encode(.))``:
+
+1. Input dropout: ``x_in = x * keep / (1 - p)`` where ``keep`` comes from a counter-based
+   hash of (seed, sample index, step, feature index) (:func:`dropout_keep`), so a sample's
+   mask never depends on which batch it is in.
+2. ``h = encode(x_in)``, ``r = decode(h)``.
+3. Per-sample loss (summed over the batch, so samples stay independent)::
+
+       L = 1/D * sum_j w_j (r_j - x_j)^2  +  lambda * ((||h|| - R) / R)^2
+
+   with ``w_j = missing_weight`` on missing entries and 1 on observed ones, and
+   ``||h|| = sqrt(sum h^2 + 1e-12)``. The target ``x`` is the current input, so the
+   gradient also pulls the missing entries towards the reconstruction: the input should be
+   a fixed point of the autoencoder.
+4. Adam on the missing entries only (the formula of ``torch.optim.Adam``), then an
+   optional clamp to the data range. Observed entries, and their Adam moments, are never
+   written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+# Norm epsilon inside the sqrt of ||h||: keeps the sphere gradient finite at h = 0.
+SPHERE_EPS = 1e-12
+
+# Constants of the 32-bit integer hash (Chris Wellons' "lowbias32" mixer, public domain).
+_MIX_M1 = 0x7FEB352D
+_MIX_M2 = 0x846CA68B
+_SEED_SALT = 0x9E3779B9
+_COLUMN_SALT = 0x632BE5AB
+
+
+def _to_int32(value: int) -> int:
+    """Bits of a uint32 as a Python int in int32 range."""
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+def _shr(h: torch.Tensor, s: int) -> torch.Tensor:
+    """Logical right shift of uint32 bits held in an int32 tensor."""
+    return (h >> s) & ((1 << (32 - s)) - 1)
+
+
+def mix32(h: torch.Tensor) -> torch.Tensor:
+    """The lowbias32 integer mixer on uint32 bits stored in an int32 tensor.
+
+    Multiplication wraps modulo 2**32 in PyTorch's int32 kernels (CPU and CUDA), which is
+    exactly uint32 arithmetic on the bits; the test suite checks this against a pure-Python
+    implementation so a platform where it did not hold would fail loudly.
+    """
+    h = h ^ _shr(h, 16)
+    h = h * _to_int32(_MIX_M1)
+    h = h ^ _shr(h, 15)
+    h = h * _to_int32(_MIX_M2)
+    return h ^ _shr(h, 16)
+
+
+def row_keys(seed: int, rows: torch.Tensor, step: int) -> torch.Tensor:
+    """Per-sample hash keys for one step: int32 (B,) from global sample indices ``rows``."""
+    seed_lo = _to_int32(seed)
+    seed_hi = _to_int32(seed >> 32)
+    k = mix32(torch.tensor([seed_lo ^ _to_int32(_SEED_SALT)], dtype=torch.int32))
+    k = mix32(k ^ seed_hi)
+    r = rows.to(torch.int64) & 0xFFFFFFFF
+    r = torch.where(r >= 1 << 31, r - (1 << 32), r).to(torch.int32)
+    k = mix32(k.to(rows.device) ^ r)
+    return mix32(k ^ _to_int32(step))
+
+
+def column_keys(n_features: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """Per-feature hash keys: int32 (D,)."""
+    cols = torch.arange(n_features, dtype=torch.int32, device=device)
+    return mix32(cols ^ _to_int32(_COLUMN_SALT))
+
+
+def dropout_threshold(p: float) -> int:
+    """Integer threshold on the top 24 hash bits: an entry is kept iff bits >= threshold."""
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {p}")
+    return round(p * (1 << 24))
+
+
+def keep_from_keys(rkeys: torch.Tensor, ckeys: torch.Tensor, p: float) -> torch.Tensor:
+    """Boolean keep-mask (B, D) from per-sample keys (B,) and per-feature keys (D,)."""
+    return _shr(mix32(rkeys[:, None] ^ ckeys), 8) >= dropout_threshold(p)
+
+
+def dropout_keep(
+    seed: int, rows: torch.Tensor, step: int, n_features: int, p: float
+) -> torch.Tensor:
+    """Boolean keep-mask (B, D) of input dropout for one step.
+
+    Entry (i, j) is a pure function of ``(seed, rows[i], step, j)``.
+    """
+    return keep_from_keys(row_keys(seed, rows, step), column_keys(n_features, rows.device), p)
+
+
+@dataclass(frozen=True)
+class ReverseConfig:
+    """Hyper-parameters of the reverse loop (see :class:`revml.ReverseImputer`)."""
+
+    n_steps: int = 200
+    lr: float = 0.02
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    dropout: float = 0.0
+    missing_weight: float = 1.0
+    sphere_weight: float = 0.01
+    radius: float = 1.0
+    seed: int = 0
+
+
+def split_autoencoder(module: nn.Module) -> tuple[Callable, Callable | None]:
+    """``(encode, decode)`` of an autoencoder module.
+
+    Modules with ``encoder`` and ``decoder`` attributes expose their bottleneck; any other
+    module is used whole, as ``encode`` with no ``decode`` (the spherical term then needs a
+    bottleneck and cannot be used).
+    """
+    encoder = getattr(module, "encoder", None)
+    decoder = getattr(module, "decoder", None)
+    if callable(encoder) and callable(decoder):
+        return encoder, decoder
+    return module, None
+
+
+def reverse_loss(
+    module: nn.Module,
+    x: torch.Tensor,
+    miss: torch.Tensor,
+    keep: torch.Tensor | None,
+    cfg: ReverseConfig,
+) -> torch.Tensor:
+    """Per-sample reverse loss (B,) of :mod:`revml.reference`'s docstring."""
+    encode, decode = split_autoencoder(module)
+    x_in = x if keep is None else x * keep.to(x.dtype) * (1.0 / (1.0 - cfg.dropout))
+    if decode is None:
+        if cfg.sphere_weight:
+            raise ValueError(
+                "sphere_weight > 0 needs an autoencoder with `encoder` and "
+                "`decoder` attributes; set sphere_weight=0 for this module"
+            )
+        h, r = None, encode(x_in)
+    else:
+        h = encode(x_in)
+        r = decode(h)
+    w = torch.where(miss, cfg.missing_weight, 1.0).to(x.dtype)
+    loss = (w * (r - x) ** 2).sum(dim=1) / x.shape[1]
+    if h is not None and cfg.sphere_weight:
+        norm = torch.sqrt((h * h).sum(dim=1) + SPHERE_EPS)
+        loss = loss + cfg.sphere_weight * ((norm - cfg.radius) / cfg.radius) ** 2
+    return loss
+
+
+def reverse_grad(
+    module: nn.Module,
+    x: torch.Tensor,
+    miss: torch.Tensor,
+    rows: torch.Tensor,
+    step: int,
+    cfg: ReverseConfig,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Input gradient of the summed loss and the per-sample loss, by autograd.
+
+    Only ``x`` requires a gradient, so autograd never computes a weight gradient.
+    """
+    keep = None
+    if cfg.dropout > 0:
+        keep = dropout_keep(cfg.seed, rows, step, x.shape[1], cfg.dropout)
+    with torch.enable_grad():
+        leaf = x.detach().requires_grad_(True)
+        loss = reverse_loss(module, leaf, miss, keep, cfg)
+        (grad,) = torch.autograd.grad(loss.sum(), leaf)
+    return grad, loss.detach()
+
+
+def adam_update(
+    x: torch.Tensor,
+    grad: torch.Tensor,
+    m: torch.Tensor,
+    v: torch.Tensor,
+    miss: torch.Tensor,
+    bias1: float | torch.Tensor,
+    bias2: float | torch.Tensor,
+    cfg: ReverseConfig,
+    lo: torch.Tensor | None = None,
+    hi: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Functional masked Adam: new ``(x, m, v)``; observed entries are passed through.
+
+    ``bias1 = 1 - beta1**step`` and ``bias2 = 1 - beta2**step`` may be 0-dim tensors so a
+    compiled caller does not specialise on the step number.
+    """
+    g = torch.where(miss, grad, 0.0)
+    m_new = cfg.beta1 * m + (1.0 - cfg.beta1) * g
+    v_new = cfg.beta2 * v + (1.0 - cfg.beta2) * g * g
+    denom = v_new.sqrt() / bias2**0.5 + cfg.eps
+    x_new = x - (cfg.lr / bias1) * m_new / denom
+    if lo is not None:
+        x_new = torch.maximum(x_new, lo)
+    if hi is not None:
+        x_new = torch.minimum(x_new, hi)
+    return torch.where(miss, x_new, x), torch.where(miss, m_new, m), torch.where(miss, v_new, v)
+
+
+@torch.no_grad()
+def masked_adam_(
+    x: torch.Tensor,
+    grad: torch.Tensor,
+    m: torch.Tensor,
+    v: torch.Tensor,
+    miss: torch.Tensor,
+    step: int,
+    cfg: ReverseConfig,
+    lo: torch.Tensor | None = None,
+    hi: torch.Tensor | None = None,
+) -> None:
+    """Adam update of the missing entries of ``x`` in place (``torch.optim.Adam``'s formula).
+
+    Observed entries of ``x``, ``m`` and ``v`` are left exactly as they were.
+    """
+    bias1 = 1.0 - cfg.beta1**step
+    bias2 = 1.0 - cfg.beta2**step
+    x_new, m_new, v_new = adam_update(x, grad, m, v, miss, bias1, bias2, cfg, lo, hi)
+    x.copy_(x_new)
+    m.copy_(m_new)
+    v.copy_(v_new)
+
+
+def reference_step(
+    module: nn.Module,
+    x: torch.Tensor,
+    miss: torch.Tensor,
+    m: torch.Tensor,
+    v: torch.Tensor,
+    rows: torch.Tensor,
+    step: int,
+    cfg: ReverseConfig,
+    lo: torch.Tensor | None = None,
+    hi: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """One reverse step in place on ``x``, ``m``, ``v``; returns the per-sample loss."""
+    grad, loss = reverse_grad(module, x, miss, rows, step, cfg)
+    masked_adam_(x, grad, m, v, miss, step, cfg, lo, hi)
+    return loss
+
+
+@torch.no_grad()
+def clean_pass(module: nn.Module, x: torch.Tensor, miss: torch.Tensor) -> torch.Tensor:
+    """One more pass through the autoencoder; its output replaces the missing entries."""
+    return torch.where(miss, module(x), x)
+
+
+def reverse_impute(
+    module: nn.Module,
+    x: torch.Tensor,
+    miss: torch.Tensor,
+    rows: torch.Tensor,
+    cfg: ReverseConfig,
+    lo: torch.Tensor | None = None,
+    hi: torch.Tensor | None = None,
+    step_fn: Callable | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run ``cfg.n_steps`` reverse steps from ``x`` (missing entries already initialised).
+
+    Returns the optimised batch and the final per-sample loss. ``step_fn`` replaces
+    :func:`reference_step` (same signature) for the other execution paths.
+    """
+    step_fn = step_fn or reference_step
+    x = x.clone()
+    m = torch.zeros_like(x)
+    v = torch.zeros_like(x)
+    loss = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+    for step in range(1, cfg.n_steps + 1):
+        loss = step_fn(module, x, miss, m, v, rows, step, cfg, lo, hi)
+    return x, loss

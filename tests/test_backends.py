@@ -1,0 +1,73 @@
+"""Execution paths: selection rules, and the compile path against the reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from asserts import assert_close
+
+from revml import MLPAutoencoder, ReverseImputer, masks
+from revml.backends import resolve_backend
+
+CPU = torch.device("cpu")
+
+
+def test_auto_on_cpu_is_the_reference():
+    assert resolve_backend("auto", MLPAutoencoder(8, (6,), 2), CPU) == "reference"
+
+
+def test_unknown_backend_is_named():
+    with pytest.raises(ValueError, match="unknown backend"):
+        resolve_backend("fast", MLPAutoencoder(8, (6,), 2), CPU)
+
+
+def test_triton_refuses_modules_that_are_not_mlps():
+    conv = torch.nn.Sequential(
+        torch.nn.Unflatten(1, (1, 8)), torch.nn.Conv1d(1, 1, 3, padding=1), torch.nn.Flatten()
+    )
+    with pytest.raises(ValueError, match="MLP autoencoder"):
+        resolve_backend("triton", conv, CPU)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only refusal")
+def test_triton_without_gpu_or_interpreter_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    with pytest.raises(RuntimeError, match="TRITON_INTERPRET"):
+        resolve_backend("triton", MLPAutoencoder(8, (6,), 2), CPU)
+
+
+def test_compile_matches_reference_through_the_imputer():
+    """One torch.compile of the whole step (forward, input gradient, Adam, dropout hash).
+
+    21 rows in batches of 8: the last batch is padded to the compiled shape. Tolerance:
+    float32 rounding differs between Inductor's fused code and eager; Adam normalises each
+    step, so a difference in a near-zero gradient can move an entry by up to lr, but over
+    30 steps we measure ~1e-7; 1e-4 absolute leaves room for other CPUs' vector widths.
+    """
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(21, 3))
+    x = z @ rng.normal(size=(3, 12))
+    miss = masks.mcar(x.shape, 0.3, seed=2)
+    x_nan = masks.apply(x, miss)
+    imp = ReverseImputer(
+        random_state=0, epochs=10, n_steps=30, dropout=0.2, batch_size=8, backend="reference"
+    ).fit(x_nan)
+    ref = imp.transform_details(x_nan)
+    got = imp.set_params(backend="compile").transform_details(x_nan)
+    assert got.backend == "compile"
+    assert np.array_equal(got.X[~miss], x_nan[~miss])
+    assert_close(
+        torch.from_numpy(got.X),
+        torch.from_numpy(ref.X),
+        rtol=0,
+        atol=1e-4,
+        name="compile vs reference imputations",
+    )
+    assert_close(
+        torch.from_numpy(got.loss),
+        torch.from_numpy(ref.loss),
+        rtol=1e-3,
+        atol=1e-7,
+        name="compile vs reference loss",
+    )
