@@ -24,6 +24,7 @@ AES = {
     "b64": {"bottleneck": 64},
     "b16": {"bottleneck": 16},
     "b28-mask25": {"mask_fraction": 0.25},
+    "b28-e50": {"epochs": 50},
 }
 SEED_LIKE = {"init": "zeros", "dropout": 0.1, "n_steps": 300, "reverse_lr": 0.02}
 LOOPS = {
@@ -38,6 +39,12 @@ LOOPS = {
     "sphere0.1": {**SEED_LIKE, "sphere_weight": 0.1},
     "150steps-lr0.04": {**SEED_LIKE, "n_steps": 150, "reverse_lr": 0.04},
     "missw0.3": {**SEED_LIKE, "missing_weight": 0.3},
+    "best300": {"init": "zeros", "dropout": 0.0, "n_steps": 300, "reverse_lr": 0.05,
+                "missing_weight": 0.3},
+    "best150-lr0.1": {"init": "zeros", "dropout": 0.0, "n_steps": 150, "reverse_lr": 0.1,
+                      "missing_weight": 0.3},
+    "best150-lr0.05": {"init": "zeros", "dropout": 0.0, "n_steps": 150, "reverse_lr": 0.05,
+                       "missing_weight": 0.3},
 }
 
 
@@ -47,7 +54,9 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/sweep_defaults.json")
     ap.add_argument("--n-val", type=int, default=1000)
     ap.add_argument("--aes", default=",".join(AES))
-    ap.add_argument("--loops", default=",".join(LOOPS))
+    ap.add_argument("--loops", default=",".join(LOOPS), help="loops run on the b28 AE")
+    ap.add_argument("--other-loops", default="seed-like,init-direct",
+                    help="loops run on the other AEs")
     args = ap.parse_args()
     x, _ = load_mnist(args.data_dir, train=True)
     train, val = x[: -args.n_val], x[-args.n_val :]
@@ -63,7 +72,7 @@ def main() -> None:
         for name, pred in (("direct-whole", whole), ("direct", direct)):
             rows.append({"ae": ae_name, "loop": name, **image_scores(pred, val, miss)})
             print(json.dumps(rows[-1]), flush=True)
-        loops = args.loops.split(",") if ae_name == "b28" else ["seed-like", "init-direct"]
+        loops = args.loops.split(",") if ae_name == "b28" else args.other_loops.split(",")
         for loop in loops:
             t = time.perf_counter()
             det = copy.copy(imp).set_params(**LOOPS[loop]).transform_details(val_nan)

@@ -111,8 +111,9 @@ class ReverseImputer(TransformerMixin, BaseEstimator):
         Reverse-training steps per row.
     reverse_lr : float
         Adam learning rate of the reverse loop (scaled units).
-    init : {"direct", "mean", "zeros"}
-        Starting value of the missing entries.
+    init : {"median", "zeros", "mean", "direct"}
+        Starting value of the missing entries: each feature's training median (on images,
+        the background), zero, the mean, or the autoencoder's direct output.
     dropout : float
         Input dropout rate of the reverse loop.
     missing_weight : float
@@ -152,6 +153,8 @@ class ReverseImputer(TransformerMixin, BaseEstimator):
         Per-feature scaling: ``scaled = (X - data_min_) / data_range_``.
     fill_values_ : numpy.ndarray
         Column means of the training data, in scaled units.
+    medians_ : numpy.ndarray
+        Column medians of the training data, in scaled units.
     history_ : list of float
         Autoencoder training loss per epoch (empty for a pre-trained autoencoder).
 
@@ -185,10 +188,10 @@ class ReverseImputer(TransformerMixin, BaseEstimator):
         learning_rate: float = 1e-3,
         mask_fraction: float = 0.0,
         n_steps: int = 200,
-        reverse_lr: float = 0.02,
-        init: str = "direct",
+        reverse_lr: float = 0.05,
+        init: str = "median",
         dropout: float = 0.0,
-        missing_weight: float = 1.0,
+        missing_weight: float = 0.3,
         sphere_weight: float = 0.01,
         clean_pass: bool = True,
         clamp: bool = True,
@@ -310,6 +313,8 @@ class ReverseImputer(TransformerMixin, BaseEstimator):
         sums = torch.where(observed, xs, 0.0).sum(0)
         counts = observed.sum(0)
         self.fill_values_ = torch.where(counts > 0, sums / counts.clamp_min(1), 0.0).numpy()
+        medians = torch.nanmedian(torch.where(observed, xs, torch.nan), dim=0).values
+        self.medians_ = torch.where(counts > 0, medians, 0.0).numpy()
         self.clip_min_ = torch.where(empty, 0.0, ((col_min - lo) / span)).float().numpy()
         self.clip_max_ = torch.where(empty, 1.0, ((col_max - lo) / span)).float().numpy()
         self.n_features_in_ = d
@@ -427,6 +432,7 @@ class ReverseImputer(TransformerMixin, BaseEstimator):
                 self.reverse_config(self._transform_seed()),
                 init=self.init,
                 means=means,
+                medians=torch.from_numpy(self.medians_),
                 lo=clip_lo,
                 hi=clip_hi,
                 backend=self.backend,
@@ -503,5 +509,6 @@ class ReverseImputer(TransformerMixin, BaseEstimator):
                 miss.to(self.device_),
                 self.init,
                 torch.from_numpy(self.fill_values_).to(self.device_),
+                torch.from_numpy(self.medians_).to(self.device_),
             )
         return self._restore(X, self._unscale(x0.cpu()), miss)

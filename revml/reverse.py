@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from .backends import make_step_fn, resolve_backend
 from .reference import ReverseConfig, clean_pass, reverse_impute
 
-INITS = ("zeros", "mean", "direct")
+INITS = ("median", "zeros", "mean", "direct")
 
 # Activation memory one reverse step may use per batch: bounds the automatic batch size.
 _CPU_BUDGET_BYTES = 256 * 2**20
@@ -46,11 +46,20 @@ class ReverseOutput:
 
 
 def initial_values(
-    module: nn.Module, x: torch.Tensor, miss: torch.Tensor, init: str, means: torch.Tensor
+    module: nn.Module,
+    x: torch.Tensor,
+    miss: torch.Tensor,
+    init: str,
+    means: torch.Tensor,
+    medians: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``x`` with its missing entries initialised by ``init`` (one of :data:`INITS`)."""
     if init == "zeros":
         return torch.where(miss, torch.zeros((), dtype=x.dtype, device=x.device), x)
+    if init == "median":
+        if medians is None:
+            raise ValueError("init='median' needs the column medians")
+        return torch.where(miss, medians.to(x.dtype), x)
     filled = torch.where(miss, means.to(x.dtype), x)
     if init == "mean":
         return filled
@@ -95,6 +104,7 @@ def impute_reverse(
     *,
     init: str,
     means: torch.Tensor,
+    medians: torch.Tensor | None = None,
     lo: torch.Tensor | None,
     hi: torch.Tensor | None,
     backend: str,
@@ -118,6 +128,7 @@ def impute_reverse(
     out_clean = torch.empty_like(x) if clean else None
     losses = torch.empty(n, dtype=x.dtype)
     means = means.to(device)
+    medians = None if medians is None else medians.to(device)
     lo = None if lo is None else lo.to(device)
     hi = None if hi is None else hi.to(device)
     pad_to_full = name != "reference" and n > batch_size
@@ -132,7 +143,7 @@ def impute_reverse(
             xb = torch.cat([xb, torch.zeros(pad, d, dtype=xb.dtype, device=device)])
             mb = torch.cat([mb, torch.zeros(pad, d, dtype=torch.bool, device=device)])
             rows = torch.cat([rows, rows.new_zeros(pad)])
-        x0 = initial_values(module, xb, mb, init, means)
+        x0 = initial_values(module, xb, mb, init, means, medians)
         xr, loss = reverse_impute(module, x0, mb, rows, cfg, lo, hi, step_fn=step_fn)
         out[start:stop] = xr[:size].cpu()
         losses[start:stop] = loss[:size].cpu()
