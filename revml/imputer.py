@@ -17,7 +17,14 @@ from torch import nn
 from .backends import BACKENDS
 from .model import MLPAutoencoder, default_architecture
 from .reference import ReverseConfig, split_autoencoder
-from .reverse import INITS, auto_batch_size, impute_direct, impute_reverse, initial_values
+from .reverse import (
+    INITS,
+    auto_batch_size,
+    impute_direct,
+    impute_reverse,
+    initial_values,
+    reconstruct,
+)
 from .training import TrainConfig, default_train_config, train_autoencoder
 
 STRATEGIES = ("reverse", "direct")
@@ -463,14 +470,9 @@ class ReverseImputer(TransformerMixin, BaseEstimator):
         means = torch.from_numpy(self.fill_values_)
         fill = means if self.fill == "mean" else torch.zeros_like(means)
         filled = torch.where(miss, fill, xs)
-        # A row with nothing missing is reconstructed too: mark every entry "missing" for
-        # the pass so the whole output comes back.
-        every = torch.ones_like(miss)
-        out = impute_direct(
+        out = reconstruct(
             self.autoencoder_,
             filled,
-            every,
-            fill,
             batch_size=auto_batch_size(self.autoencoder_, x.shape[1], self.device_),
             device=self.device_,
         )

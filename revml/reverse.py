@@ -73,6 +73,17 @@ def _batches(n: int, batch_size: int, verbose: bool, desc: str):
     return tqdm(starts, desc=desc, disable=not verbose, unit="batch")
 
 
+@torch.no_grad()
+def reconstruct(
+    module: nn.Module, x: torch.Tensor, *, batch_size: int, device: torch.device
+) -> torch.Tensor:
+    """The autoencoder's whole output for complete rows ``x`` (N, D, CPU), in batches."""
+    out = torch.empty_like(x)
+    for start in range(0, x.shape[0], batch_size):
+        out[start : start + batch_size] = module(x[start : start + batch_size].to(device)).cpu()
+    return out
+
+
 def impute_direct(
     module: nn.Module,
     x: torch.Tensor,

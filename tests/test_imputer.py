@@ -228,3 +228,16 @@ def test_no_missing_returns_a_copy(table):
     imp = ReverseImputer(**FAST).fit(x)
     out = imp.transform(x)
     assert np.array_equal(out, x) and out is not x
+
+
+def test_direct_output_is_the_whole_reconstruction_of_each_row(table):
+    _, miss, x_nan = table
+    imp = ReverseImputer(**FAST).fit(x_nan)
+    out = imp.direct_output(x_nan)
+    xs = (np.where(miss, np.nan, x_nan) - imp.data_min_) / imp.data_range_
+    filled = np.where(miss, imp.fill_values_, xs)
+    with torch.no_grad():
+        expect = imp.autoencoder_(torch.from_numpy(filled).float()).double().numpy()
+    expect = expect * imp.data_range_ + imp.data_min_
+    np.testing.assert_allclose(out, expect, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(out[0], out[1])  # each row is reconstructed from its own input
