@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -43,6 +44,7 @@ class ReverseOutput:
     x_clean: torch.Tensor | None  # after the clean pass, if requested
     loss: torch.Tensor  # final per-sample loss (N,)
     backend: str  # the path that ran
+    n_fallback: int = 0  # rows whose loop diverged and kept their starting values
 
 
 def initial_values(
@@ -143,6 +145,7 @@ def impute_reverse(
     lo = None if lo is None else lo.to(device)
     hi = None if hi is None else hi.to(device)
     pad_to_full = name != "reference" and n > batch_size
+    n_fallback = 0
     for start in _batches(n, batch_size, verbose, f"reverse imputation ({name})"):
         stop = min(start + batch_size, n)
         xb = x[start:stop].to(device)
@@ -155,12 +158,28 @@ def impute_reverse(
             mb = torch.cat([mb, torch.zeros(pad, d, dtype=torch.bool, device=device)])
             rows = torch.cat([rows, rows.new_zeros(pad)])
         x0 = initial_values(module, xb, mb, init, means, medians)
+        if not torch.isfinite(x0).all():  # e.g. a direct start from an AE that emits NaN
+            x0 = torch.where(torch.isfinite(x0), x0, means.to(x0.dtype))
         xr, loss = reverse_impute(module, x0, mb, rows, cfg, lo, hi, step_fn=step_fn)
+        diverged = ~(torch.isfinite(xr).all(dim=1) & torch.isfinite(loss))
+        if diverged.any():
+            # No silent garbage: a row whose loop blew up keeps its (finite) start.
+            xr = torch.where(diverged[:, None], x0, xr)
+            n_fallback += int(diverged[:size].sum())
         out[start:stop] = xr[:size].cpu()
         losses[start:stop] = loss[:size].cpu()
         if out_clean is not None:
             xc = clean_pass(module, xr, mb)
             if lo is not None or hi is not None:
                 xc = torch.where(mb, xc.clamp(lo, hi), xc)
+            xc = torch.where(torch.isfinite(xc), xc, xr)
             out_clean[start:stop] = xc[:size].cpu()
-    return ReverseOutput(out, out_clean, losses, name)
+    if n_fallback:
+        warnings.warn(
+            f"reverse training diverged (non-finite loss or values) for {n_fallback} of {n} "
+            f"rows; those rows keep their '{init}' starting values. Lower reverse_lr or check "
+            "the input scale.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return ReverseOutput(out, out_clean, losses, name, n_fallback)

@@ -241,3 +241,30 @@ def test_direct_output_is_the_whole_reconstruction_of_each_row(table):
     expect = expect * imp.data_range_ + imp.data_min_
     np.testing.assert_allclose(out, expect, rtol=1e-5, atol=1e-6)
     assert not np.allclose(out[0], out[1])  # each row is reconstructed from its own input
+
+
+def test_diverging_rows_fall_back_to_their_start_with_a_warning(table):
+    _, miss, x_nan = table
+
+    class Blowup(torch.nn.Module):
+        def forward(self, x):
+            return torch.where(x[:, :1] > 0.5, torch.full_like(x, float("nan")), x * 0.9)
+
+    class Exploding(torch.nn.Module):
+        """An AE whose output is non-finite for rows whose first feature is large."""
+
+        def __init__(self):
+            super().__init__()
+            self.encoder = Blowup()
+            self.decoder = torch.nn.Identity()
+
+        def forward(self, x):
+            return self.decoder(self.encoder(x))
+
+    imp = ReverseImputer(autoencoder=Exploding(), sphere_weight=0.0, clean_pass=False, **FAST).fit(
+        x_nan
+    )
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        out = imp.transform(x_nan)
+    assert np.isfinite(out).all()
+    assert np.array_equal(out[~miss], x_nan[~miss])
