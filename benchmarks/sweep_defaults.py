@@ -20,9 +20,12 @@ from revml.experiments.mnist import environment
 from revml.metrics import image_scores
 
 AES = {
-    "b28": {},
+    "default": {},
+    "b28": {"bottleneck": 28},
     "b64": {"bottleneck": 64},
     "b16": {"bottleneck": 16},
+    "b12": {"bottleneck": 12},
+    "b8": {"bottleneck": 8},
     "b28-mask25": {"mask_fraction": 0.25},
     "b28-e50": {"epochs": 50},
 }
@@ -39,12 +42,29 @@ LOOPS = {
     "sphere0.1": {**SEED_LIKE, "sphere_weight": 0.1},
     "150steps-lr0.04": {**SEED_LIKE, "n_steps": 150, "reverse_lr": 0.04},
     "missw0.3": {**SEED_LIKE, "missing_weight": 0.3},
-    "best300": {"init": "zeros", "dropout": 0.0, "n_steps": 300, "reverse_lr": 0.05,
-                "missing_weight": 0.3},
-    "best150-lr0.1": {"init": "zeros", "dropout": 0.0, "n_steps": 150, "reverse_lr": 0.1,
-                      "missing_weight": 0.3},
-    "best150-lr0.05": {"init": "zeros", "dropout": 0.0, "n_steps": 150, "reverse_lr": 0.05,
-                       "missing_weight": 0.3},
+    "best300": {
+        "init": "zeros",
+        "dropout": 0.0,
+        "n_steps": 300,
+        "reverse_lr": 0.05,
+        "missing_weight": 0.3,
+    },
+    "best150-lr0.1": {
+        "init": "zeros",
+        "dropout": 0.0,
+        "n_steps": 150,
+        "reverse_lr": 0.1,
+        "missing_weight": 0.3,
+    },
+    "defaults": {},
+    "defaults-zeros": {"init": "zeros"},
+    "best150-lr0.05": {
+        "init": "zeros",
+        "dropout": 0.0,
+        "n_steps": 150,
+        "reverse_lr": 0.05,
+        "missing_weight": 0.3,
+    },
 }
 
 
@@ -55,8 +75,9 @@ def main() -> None:
     ap.add_argument("--n-val", type=int, default=1000)
     ap.add_argument("--aes", default=",".join(AES))
     ap.add_argument("--loops", default=",".join(LOOPS), help="loops run on the b28 AE")
-    ap.add_argument("--other-loops", default="seed-like,init-direct",
-                    help="loops run on the other AEs")
+    ap.add_argument(
+        "--other-loops", default="seed-like,init-direct", help="loops run on the other AEs"
+    )
     args = ap.parse_args()
     x, _ = load_mnist(args.data_dir, train=True)
     train, val = x[: -args.n_val], x[-args.n_val :]

@@ -39,19 +39,22 @@ def default_architecture(n_features: int) -> tuple[tuple[int, ...], int]:
 
     The bottleneck must be well below the input width, or the autoencoder learns the
     identity and every input becomes a fixed point (reverse training then has nothing to
-    pull the missing entries towards). ``sqrt(D)`` keeps it near 28 for MNIST (784
-    features) and 3 for a 10-column table; hidden widths widen towards 512.
+    pull the missing entries towards). ``1.3 * D**(1/3)`` was chosen on validation data
+    (``benchmarks/sweep_defaults.py``): on MNIST (784 features) a 12-wide code imputes
+    missing rows best (90.0% missing-pixel accuracy; 8: 89.7%, 16: 89.2%, 28: 87.9%,
+    64: 86.6%), on the 30-column breast-cancer table 4 to 8 are best; it gives 3 for a
+    10-column table. Hidden widths widen towards 512.
 
     Examples
     --------
     >>> default_architecture(784)
-    ((512, 128), 28)
+    ((512, 128), 12)
     >>> default_architecture(10)
     ((32, 16), 3)
     """
     if n_features < 2:
         raise ValueError(f"an autoencoder needs at least 2 features, got {n_features}")
-    bottleneck = max(1, min(32, round(math.sqrt(n_features)), n_features // 2))
+    bottleneck = max(1, min(32, round(1.3 * n_features ** (1 / 3)), n_features // 2))
     first = min(512, max(32, 2 * n_features))
     second = max(16, first // 4)
     return (first, second), bottleneck

@@ -27,7 +27,7 @@ def table():
 
 
 def test_default_architecture_sizes_from_features():
-    assert default_architecture(784) == ((512, 128), 28)
+    assert default_architecture(784) == ((512, 128), 12)
     hidden, code = default_architecture(10)
     assert code < 10 // 2 + 1 and hidden[0] >= 2 * 10
     with pytest.raises(ValueError, match="at least 2 features"):
