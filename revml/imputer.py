@@ -5,13 +5,16 @@ from __future__ import annotations
 import copy
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import scipy.sparse as sp
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from .backends import BACKENDS
@@ -25,6 +28,7 @@ from .reverse import (
     initial_values,
     reconstruct,
 )
+from .tabular import TabularEncoder, array_missing_mask, is_dataframe, is_nan_like
 from .training import TrainConfig, default_train_config, train_autoencoder
 
 STRATEGIES = ("reverse", "direct")
@@ -51,36 +55,80 @@ def _resolve_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
-def _as_tensor(X: Any, name: str = "X") -> torch.Tensor:
-    """Validated float32 CPU copy of a 2-D array-like; NaN marks missing."""
+def _check_2d(shape: tuple, name: str) -> None:
+    if len(shape) != 2:
+        raise ValueError(
+            f"{name} must be 2-D (samples x features), got shape {tuple(shape)}. Reshape your "
+            "data: X.reshape(-1, 1) for a single feature, X.reshape(1, -1) for a single sample"
+        )
+
+
+def _numeric_array(X: Any, name: str = "X", missing_values: Any = np.nan) -> np.ndarray:
+    """``X`` as a float array (float dtypes kept, others float64) with NaN at missing entries.
+
+    Never modifies ``X``; copies only when it has to.
+    """
+    if sp.issparse(X):
+        raise TypeError(
+            f"sparse input is not supported: {name} is a {type(X).__name__}; missing entries "
+            "must be explicit NaN, so convert it with X.toarray()"
+        )
+    arr = np.asarray(X)
+    if arr.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} has dtype {arr.dtype}")
+    if arr.dtype.kind in "OUS":
+        if not is_nan_like(missing_values):
+            marked = arr == missing_values
+            if np.any(marked):
+                arr = arr.astype(object)
+                arr[marked] = np.nan
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as err:
+            raise TypeError(
+                f"{name} must be numeric (NaN marks missing values); could not convert "
+                f"its {arr.dtype} entries to numbers: {err}. Pass a pandas DataFrame for "
+                "categorical or string columns"
+            ) from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
+    if arr.dtype.kind != "f":
+        arr = arr.astype(np.float64)
+    if not is_nan_like(missing_values) and not isinstance(missing_values, str):
+        marked = array_missing_mask(arr, missing_values) & ~np.isnan(arr)
+        if marked.any():
+            arr = arr.copy()
+            arr[marked] = np.nan
+    return arr
+
+
+def _as_tensor(X: Any, name: str = "X", missing_values: Any = np.nan) -> torch.Tensor:
+    """Validated float32 CPU copy of a 2-D array-like; NaN (and ``missing_values``) mark
+    missing entries."""
     if isinstance(X, torch.Tensor):
         t = X.detach()
         if t.is_complex():
-            raise TypeError(f"{name} must be real-valued, got dtype {t.dtype}")
+            raise ValueError(f"Complex data not supported: {name} has dtype {t.dtype}")
         t = t.to(device="cpu", dtype=torch.float32)
+        if not is_nan_like(missing_values) and not isinstance(missing_values, str):
+            t = torch.where(t == float(missing_values), torch.nan, t)
     else:
-        arr = np.asarray(X)
-        if arr.dtype.kind in "OUS":
-            try:
-                arr = arr.astype(np.float64)
-            except (TypeError, ValueError) as err:
-                raise TypeError(
-                    f"{name} must be numeric (NaN marks missing values); could not convert "
-                    f"its {arr.dtype} entries to numbers: {err}"
-                ) from None
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
-        t = torch.from_numpy(np.array(arr, dtype=np.float32, order="C"))
-    if t.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (samples x features), got shape {tuple(t.shape)}")
+        t = torch.from_numpy(
+            np.array(_numeric_array(X, name, missing_values), dtype=np.float32, order="C")
+        )
+    _check_2d(tuple(t.shape), name)
     if t.shape[0] == 0:
         raise ValueError(f"{name} has no rows")
+    if t.shape[1] == 0:
+        raise ValueError(
+            f"{name} has 0 feature(s) (shape={tuple(t.shape)}) while a minimum of 1 is required."
+        )
     if torch.isinf(t).any():
         raise ValueError(f"{name} contains infinite values; only NaN may mark missing entries")
     return t
 
 
-class ReverseImputer(TransformerMixin, BaseEstimator):
+class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Impute missing values by reverse training through a frozen autoencoder.
 
     ``fit`` trains an MLP autoencoder on the data (loss on observed entries only). For
@@ -88,6 +136,26 @@ class ReverseImputer(TransformerMixin, BaseEstimator):
     runs Adam on the per-row loss: reconstruction error of the whole input (the completed
     row should be a fixed point of the autoencoder) plus a spherical penalty on the
     bottleneck, with counter-based input dropout. Observed values come back bit-identical.
+
+    Input can be a numpy array, a torch tensor (returned as a tensor on its own device) or
+    a pandas DataFrame, returned as a DataFrame with the same index, columns and order.
+    DataFrame columns may be numeric, integer, boolean, categorical or string; they go
+    through :class:`revml.tabular.TabularEncoder` (min-max scaling, one-hot categories)
+    and come back in their own dtype, with imputed categories always valid ones.
+
+    Edge cases, by design:
+
+    * **A feature with no observed value in fit.** DataFrame: the column is left out of
+      the model and its missing cells stay missing (``RuntimeWarning``). Array or tensor:
+      the feature is kept and imputed from the autoencoder alone, starting from 0
+      (``RuntimeWarning``).
+    * **A row with every value missing.** It is imputed like any other row: its entries
+      start at the training medians and the reverse loop takes them to a fixed point of
+      the autoencoder, a typical row (the same for every all-missing row).
+    * **One feature.** There is nothing to impute it from, so no autoencoder is trained:
+      missing values are filled with the column mean, with a ``UserWarning``
+      (``autoencoder_`` is ``None``). A DataFrame with one categorical column has one
+      feature per category, so it gets an autoencoder.
 
     Parameters
     ----------
@@ -148,12 +216,22 @@ class ReverseImputer(TransformerMixin, BaseEstimator):
         Seeds training, dropout and everything else random.
     verbose : bool
         Progress bars for training and imputation.
+    missing_values : int, float, str, np.nan or None
+        The placeholder of missing values, like scikit-learn's imputers: entries equal to
+        it are imputed. NaN (and, in DataFrames, ``None`` and ``pandas.NA``) always mark
+        missing entries too. A string placeholder needs a DataFrame or object array.
 
     Attributes
     ----------
-    autoencoder_ : torch.nn.Module
-        The trained (frozen) autoencoder, in scaled space.
+    autoencoder_ : torch.nn.Module or None
+        The trained (frozen) autoencoder, in scaled space; ``None`` for one feature.
     n_features_in_ : int
+        Number of input columns.
+    feature_names_in_ : numpy.ndarray
+        Column names, when fitted on a DataFrame with string column names.
+    encoder_ : revml.tabular.TabularEncoder or None
+        The column encoder, when fitted on a DataFrame. The autoencoder then works on its
+        encoded features, and the per-feature attributes below describe those.
     radius_ : float
         Radius of the spherical bottleneck penalty.
     data_min_, data_range_ : numpy.ndarray
@@ -180,6 +258,16 @@ class ReverseImputer(TransformerMixin, BaseEstimator):
     False
     >>> bool(np.array_equal(X_filled[~np.isnan(X_missing)], X_missing[~np.isnan(X_missing)]))
     True
+
+    A DataFrame with an integer and a categorical column comes back with both intact:
+
+    >>> import pandas as pd
+    >>> n = pd.array(np.where(X[:, 1] > 0, 2, 1), dtype="Int64")
+    >>> df = pd.DataFrame({"x": X[:, 0], "n": n, "c": np.where(X[:, 2] > 0, "hi", "lo")})
+    >>> df.loc[:9, ["n", "c"]] = None
+    >>> out = ReverseImputer(random_state=0, epochs=5, n_steps=10).fit_transform(df)
+    >>> out.dtypes.astype(str).tolist(), sorted(set(out["c"])), sorted(set(out["n"].tolist()))
+    (['float64', 'Int64', 'str'], ['hi', 'lo'], [1, 2])
     """
 
     def __init__(
@@ -194,7 +282,7 @@ class ReverseImputer(TransformerMixin, BaseEstimator):
         train_batch_size: int | None = None,
         learning_rate: float = 1e-3,
         mask_fraction: float = 0.0,
-        n_steps: int = 200,
+        n_steps: int = 150,
         reverse_lr: float = 0.05,
         init: str = "median",
         dropout: float = 0.0,
@@ -209,6 +297,7 @@ class ReverseImputer(TransformerMixin, BaseEstimator):
         device: str | torch.device | None = None,
         random_state: int | np.random.RandomState | None = None,
         verbose: bool = False,
+        missing_values: Any = np.nan,
     ) -> None:
         self.strategy = strategy
         self.autoencoder = autoencoder
@@ -234,6 +323,7 @@ class ReverseImputer(TransformerMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.missing_values = missing_values
 
     # ------------------------------------------------------------------ validation
     def _check_choices(self) -> None:
@@ -265,6 +355,7 @@ class ReverseImputer(TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
     # ------------------------------------------------------------------ fit
@@ -273,7 +364,7 @@ class ReverseImputer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like or torch.Tensor of shape (n_samples, n_features)
+        X : array-like, torch.Tensor or pandas.DataFrame of shape (n_samples, n_features)
         y : ignored
 
         Returns
@@ -281,10 +372,25 @@ class ReverseImputer(TransformerMixin, BaseEstimator):
         self
         """
         self._check_choices()
-        x = _as_tensor(X)
+        if is_dataframe(X):
+            if len(X) == 0:
+                raise ValueError("X has no rows")
+            self.encoder_ = TabularEncoder(
+                missing_values=self.missing_values, scale=self.scaling != "none"
+            ).fit(X)
+            if self.encoder_.width == 0:
+                raise ValueError("X has no observed value: every entry is missing")
+            x = _as_tensor(self.encoder_.encode(X))
+        else:
+            self.encoder_ = None
+            x = _as_tensor(X, missing_values=self.missing_values)
+        validate_data(self, X, reset=True, skip_check_array=True)
+        self._fit_tensor(x)
+        return self
+
+    def _fit_tensor(self, x: torch.Tensor) -> None:
+        """Fit the numeric core on a validated float32 (N, D) tensor."""
         n, d = x.shape
-        if d < 2:
-            raise ValueError(f"X needs at least 2 features to impute from, got {d}")
         observed = ~torch.isnan(x)
         if not observed.any():
             raise ValueError("X has no observed value: every entry is missing")
@@ -303,7 +409,7 @@ class ReverseImputer(TransformerMixin, BaseEstimator):
                 f"{torch.nonzero(empty).flatten().tolist()[:10]}); they are imputed from the "
                 "autoencoder alone, starting from 0",
                 RuntimeWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         col_min = torch.where(empty, 0.0, col_min)
         col_max = torch.where(empty, 1.0, col_max)
@@ -324,9 +430,20 @@ class ReverseImputer(TransformerMixin, BaseEstimator):
         self.medians_ = torch.where(counts > 0, medians, 0.0).numpy()
         self.clip_min_ = torch.where(empty, 0.0, ((col_min - lo) / span)).float().numpy()
         self.clip_max_ = torch.where(empty, 1.0, ((col_max - lo) / span)).float().numpy()
-        self.n_features_in_ = d
 
         fill = torch.from_numpy(self.fill_values_)
+        if d == 1 and self.autoencoder is None:
+            warnings.warn(
+                "ReverseImputer needs at least 2 features to impute one from the others; "
+                "X has 1 feature, so its missing values are filled with the column mean",
+                UserWarning,
+                stacklevel=3,
+            )
+            self.autoencoder_ = None
+            self.device_ = device
+            self.radius_ = 1.0
+            self.history_ = []
+            return
         if self.autoencoder is not None:
             module = copy.deepcopy(self.autoencoder).to(device)
             self.history_ = []
@@ -364,7 +481,6 @@ class ReverseImputer(TransformerMixin, BaseEstimator):
         self.autoencoder_ = module
         self.device_ = device
         self.radius_ = self._code_radius(xs, observed, fill, device)
-        return self
 
     def _code_radius(self, xs, observed, fill, device) -> float:
         encode, decode = split_autoencoder(self.autoencoder_)
@@ -396,10 +512,11 @@ class ReverseImputer(TransformerMixin, BaseEstimator):
         return int(rng.randint(np.iinfo(np.int32).max))
 
     def transform(self, X: Any) -> Any:
-        """Impute the missing (NaN) entries of ``X``.
+        """Impute the missing entries of ``X`` (NaN, or equal to ``missing_values``).
 
-        Returns an array of the same kind (a ``torch.Tensor`` on the same device for a
-        tensor input); observed entries are copied bit for bit and ``X`` is not modified.
+        Returns the same kind of container: an array, a ``torch.Tensor`` on the same device,
+        or a DataFrame with the same index, columns and dtypes. Observed entries are copied
+        bit for bit and ``X`` is not modified.
         """
         return self.transform_details(X).X
 
@@ -407,11 +524,58 @@ class ReverseImputer(TransformerMixin, BaseEstimator):
         """:meth:`transform` plus the reverse loop's diagnostics."""
         check_is_fitted(self, "autoencoder_")
         self._check_choices()
-        x = _as_tensor(X)
-        if x.shape[1] != self.n_features_in_:
+        if is_dataframe(X) or self.encoder_ is not None:
+            return self._transform_table(X)
+        x = _as_tensor(X, missing_values=self.missing_values)
+        validate_data(self, X, reset=False, skip_check_array=True)
+        return self._impute(X, x)
+
+    def _transform_table(self, X: Any) -> ImputationDetails:
+        """DataFrame input, or array input to an imputer fitted on a DataFrame."""
+        if self.encoder_ is None:  # fitted on an array: a DataFrame of numbers is fine
+            validate_data(self, X, reset=False, skip_check_array=True)
+            arr = _numeric_array(X.to_numpy(), "X", self.missing_values)
+            details = self._impute(arr, _as_tensor(arr))
+
+            def wrap(a):
+                return None if a is None else pd.DataFrame(a, index=X.index, columns=X.columns)
+
+            return ImputationDetails(
+                wrap(details.X), wrap(details.X_before_clean), details.loss, details.backend
+            )
+        if not is_dataframe(X):  # fitted on a DataFrame: read the array's columns as its own
+            if sp.issparse(X):
+                _numeric_array(X)  # the sparse-input error
+            arr = np.asarray(X)
+            _check_2d(arr.shape, "X")
+            validate_data(self, X, reset=False, skip_check_array=True)
+            frame = pd.DataFrame(arr, columns=self.encoder_.columns_)
+            details = self._transform_table(frame)
+            return ImputationDetails(
+                details.X.to_numpy(),
+                None if details.X_before_clean is None else details.X_before_clean.to_numpy(),
+                details.loss,
+                details.backend,
+            )
+        validate_data(self, X, reset=False, skip_check_array=True)
+        if len(X) == 0:
+            raise ValueError("X has no rows")
+        encoded = self.encoder_.encode(X)
+        details = self._impute(encoded, _as_tensor(encoded))
+        before = details.X_before_clean
+        return ImputationDetails(
+            self.encoder_.decode(X, details.X),
+            None if before is None else self.encoder_.decode(X, before),
+            details.loss,
+            details.backend,
+        )
+
+    def _impute(self, X: Any, x: torch.Tensor) -> ImputationDetails:
+        """Impute the validated tensor ``x``; results go into copies of the container ``X``."""
+        if x.shape[1] != len(self.data_min_):
             raise ValueError(
-                f"X has {x.shape[1]} features, but this imputer was fitted "
-                f"with {self.n_features_in_}"
+                f"X has {x.shape[1]} features, but ReverseImputer is expecting "
+                f"{len(self.data_min_)} features as input"
             )
         miss = torch.isnan(x)
         if not miss.any():
@@ -422,6 +586,11 @@ class ReverseImputer(TransformerMixin, BaseEstimator):
         means = torch.from_numpy(self.fill_values_)
         device = self.device_
         module = self.autoencoder_
+        if module is None:  # one feature: nothing to impute from but its mean
+            xs_imp = torch.where(miss, means.float(), xs)
+            return ImputationDetails(
+                self._restore(X, self._unscale(xs_imp), miss), None, None, "mean"
+            )
         batch = int(self.batch_size or auto_batch_size(module, x.shape[1], device))
         before = loss = backend = None
         if self.strategy == "direct":
@@ -457,12 +626,46 @@ class ReverseImputer(TransformerMixin, BaseEstimator):
             self._restore(X, self._unscale(xs_imp), miss), before, loss, backend
         )
 
-    def direct_output(self, X: Any) -> np.ndarray:
+    def _require_autoencoder(self) -> nn.Module:
+        check_is_fitted(self, "autoencoder_")
+        if self.autoencoder_ is None:
+            raise ValueError(
+                "this imputer was fitted on a single feature: it has no autoencoder (its "
+                "transform fills the column mean)"
+            )
+        return self.autoencoder_
+
+    def _on_table(self, X: Any, fn, every_cell: bool) -> Any:
+        """Run ``fn`` (encoded array -> encoded array) on a table and decode the result."""
+        frame = X if is_dataframe(X) else self.encoder_._as_frame(X)
+        encoded = self.encoder_.encode(frame)
+        n_columns = len(self.encoder_.columns_)
+        cells = np.ones((len(frame), n_columns), dtype=bool) if every_cell else None
+        out = self.encoder_.decode(frame, fn(encoded), cells)
+        return out if is_dataframe(X) else out.to_numpy()
+
+    def _encoded_call(self, fn, X: Any, every_cell: bool) -> Any:
+        """Route ``fn`` through the column encoder (or a DataFrame of numbers) if needed."""
+        if self.encoder_ is not None:
+            return self._on_table(X, lambda enc: fn(enc, np.nan), every_cell)
+        if is_dataframe(X):
+            return pd.DataFrame(
+                fn(X.to_numpy(), self.missing_values), index=X.index, columns=X.columns
+            )
+        return fn(X, self.missing_values)
+
+    def direct_output(self, X: Any) -> Any:
         """The autoencoder's whole reconstruction of ``X`` (missing entries = ``fill``),
         in the original units, observed entries included (a diagnostic, not an imputation).
+
+        An array for array input; a DataFrame (every cell decoded) for a DataFrame.
         """
-        check_is_fitted(self, "autoencoder_")
-        x = _as_tensor(X)
+        self._require_autoencoder()
+        return self._encoded_call(self._direct_output_array, X, every_cell=True)
+
+    def _direct_output_array(self, X: Any, missing_values: Any) -> np.ndarray:
+        module = self.autoencoder_
+        x = _as_tensor(X, missing_values=missing_values)
         miss = torch.isnan(x)
         lo = torch.from_numpy(self.data_min_)
         span = torch.from_numpy(self.data_range_)
@@ -471,9 +674,9 @@ class ReverseImputer(TransformerMixin, BaseEstimator):
         fill = means if self.fill == "mean" else torch.zeros_like(means)
         filled = torch.where(miss, fill, xs)
         out = reconstruct(
-            self.autoencoder_,
+            module,
             filled,
-            batch_size=auto_batch_size(self.autoencoder_, x.shape[1], self.device_),
+            batch_size=auto_batch_size(module, x.shape[1], self.device_),
             device=self.device_,
         )
         return self._unscale(out).numpy()
@@ -481,8 +684,7 @@ class ReverseImputer(TransformerMixin, BaseEstimator):
     def _unscale(self, xs: torch.Tensor) -> torch.Tensor:
         return xs.double() * torch.from_numpy(self.data_range_) + torch.from_numpy(self.data_min_)
 
-    @staticmethod
-    def _restore(X: Any, values: torch.Tensor, miss: torch.Tensor) -> Any:
+    def _restore(self, X: Any, values: torch.Tensor, miss: torch.Tensor) -> Any:
         """A copy of ``X`` with ``values`` written into its missing entries only."""
         if isinstance(X, torch.Tensor):
             out = X.detach().clone()
@@ -491,15 +693,20 @@ class ReverseImputer(TransformerMixin, BaseEstimator):
             out[miss.to(out.device)] = values[miss].to(device=out.device, dtype=out.dtype)
             return out
         arr = np.asarray(X)
+        if arr.dtype.kind in "OUS":
+            arr = _numeric_array(arr, "X", self.missing_values)
         out = np.array(arr, dtype=arr.dtype if arr.dtype.kind == "f" else np.float64, copy=True)
         m = miss.numpy()
         out[m] = values.numpy()[m].astype(out.dtype)
         return out
 
-    def initial_values(self, X: Any) -> np.ndarray:
+    def initial_values(self, X: Any) -> Any:
         """The starting point of the reverse loop for ``X`` (original units)."""
-        check_is_fitted(self, "autoencoder_")
-        x = _as_tensor(X)
+        self._require_autoencoder()
+        return self._encoded_call(self._initial_values_array, X, every_cell=False)
+
+    def _initial_values_array(self, X: Any, missing_values: Any) -> np.ndarray:
+        x = _as_tensor(X, missing_values=missing_values)
         miss = torch.isnan(x)
         xs = (
             (x.double() - torch.from_numpy(self.data_min_)) / torch.from_numpy(self.data_range_)
@@ -514,3 +721,37 @@ class ReverseImputer(TransformerMixin, BaseEstimator):
                 torch.from_numpy(self.medians_).to(self.device_),
             )
         return self._restore(X, self._unscale(x0.cpu()), miss)
+
+    # ------------------------------------------------------------------ save / load
+    def save(self, path: str | Path) -> Path:
+        """Write this fitted imputer to the folder ``path`` (created if needed).
+
+        ``model.safetensors`` holds the autoencoder's weights; ``config.json`` the
+        parameters, fitted attributes, architecture, column encoder, revml version and a
+        checksum of each file. Nothing is pickled. Only
+        :class:`~revml.model.MLPAutoencoder` autoencoders can be saved.
+
+        Examples
+        --------
+        >>> import numpy as np, tempfile
+        >>> X = np.random.default_rng(0).normal(size=(40, 4))
+        >>> X[::7, 1] = np.nan
+        >>> imp = ReverseImputer(random_state=0, epochs=2, n_steps=5).fit(X)
+        >>> folder = imp.save(tempfile.mkdtemp() + "/model")
+        >>> bool(np.array_equal(ReverseImputer.load(folder).transform(X), imp.transform(X)))
+        True
+        """
+        from .persistence import save_imputer
+
+        return save_imputer(self, path)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device | None = None) -> ReverseImputer:
+        """Read an imputer written by :meth:`save`; its imputations are bit-identical.
+
+        ``device`` overrides the saved ``device`` parameter (e.g. ``"cpu"`` for a model
+        saved on a GPU machine; results then agree only up to float rounding).
+        """
+        from .persistence import load_imputer
+
+        return load_imputer(path, device=device)

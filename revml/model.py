@@ -9,7 +9,6 @@ number of features, and :func:`mlp_layers` describes any such network as a flat 
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass
 
 import torch
