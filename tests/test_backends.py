@@ -7,14 +7,46 @@ import pytest
 import torch
 from asserts import assert_close
 
-from revml import MLPAutoencoder, ReverseImputer, masks
-from revml.backends import resolve_backend
+from revml import MLPAutoencoder, ReverseImputer, backends, masks, reverse
+from revml.backends import CPU_COMPILE_MIN_WORK, resolve_backend
 
 CPU = torch.device("cpu")
 
 
-def test_auto_on_cpu_is_the_reference():
-    assert resolve_backend("auto", MLPAutoencoder(8, (6,), 2), CPU) == "reference"
+def test_auto_on_cpu_compiles_only_jobs_that_repay_it(monkeypatch):
+    ae = MLPAutoencoder(8, (6,), 2)
+    assert resolve_backend("auto", ae, CPU) == "reference"
+    assert resolve_backend("auto", ae, CPU, work=CPU_COMPILE_MIN_WORK - 1) == "reference"
+    monkeypatch.setattr(backends, "_cpu_compiler_available", lambda: True)
+    assert resolve_backend("auto", ae, CPU, work=CPU_COMPILE_MIN_WORK) == "compile"
+    monkeypatch.setattr(backends, "_cpu_compiler_available", lambda: False)
+    assert resolve_backend("auto", ae, CPU, work=CPU_COMPILE_MIN_WORK) == "reference"
+
+
+def test_auto_falls_back_to_the_reference_when_compiling_fails(monkeypatch):
+    """A machine where torch.compile breaks still gets its imputation, with a warning."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 6)) @ rng.normal(size=(6, 6))
+    x_nan = masks.apply(x, masks.mcar(x.shape, 0.3, seed=0))
+    imp = ReverseImputer(random_state=0, epochs=3, n_steps=10, backend="reference").fit(x_nan)
+    expect = imp.transform(x_nan)
+
+    class Broken:
+        def __call__(self, *args, **kwargs):
+            raise RuntimeError("InductorError: no working C++ compiler")
+
+    real = backends.make_step_fn
+    monkeypatch.setattr(backends, "CPU_COMPILE_MIN_WORK", 1)
+    monkeypatch.setattr(backends, "_cpu_compiler_available", lambda: True)
+    monkeypatch.setattr(
+        reverse, "make_step_fn", lambda name, *a: Broken() if name == "compile" else real(name, *a)
+    )
+    with pytest.warns(RuntimeWarning, match="torch.compile failed"):
+        got = imp.set_params(backend="auto").transform_details(x_nan)
+    assert got.backend == "reference"
+    np.testing.assert_array_equal(got.X, expect)
+    with pytest.raises(RuntimeError, match="no working C"):  # an explicit choice is honoured
+        imp.set_params(backend="compile").transform(x_nan)
 
 
 def test_unknown_backend_is_named():
