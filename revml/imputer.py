@@ -103,19 +103,26 @@ def _numeric_array(X: Any, name: str = "X", missing_values: Any = np.nan) -> np.
 
 
 def _as_tensor(X: Any, name: str = "X", missing_values: Any = np.nan) -> torch.Tensor:
-    """Validated float32 CPU copy of a 2-D array-like; NaN (and ``missing_values``) mark
-    missing entries."""
+    """Validated CPU copy of a 2-D array-like; NaN (and ``missing_values``) mark missing
+    entries.
+
+    float64 input stays float64 (so values beyond float32's range, e.g. 1e39, survive until
+    they are scaled in float64); every other dtype becomes float32.
+    """
     if isinstance(X, torch.Tensor):
         t = X.detach()
         if t.is_complex():
             raise ValueError(f"Complex data not supported: {name} has dtype {t.dtype}")
-        t = t.to(device="cpu", dtype=torch.float32)
+        if t.is_meta:
+            raise ValueError(f"{name} is a tensor on the 'meta' device: it holds no values")
+        dtype = torch.float64 if t.dtype == torch.float64 else torch.float32
+        t = t.to(device="cpu", dtype=dtype)
         if not is_nan_like(missing_values) and not isinstance(missing_values, str):
             t = torch.where(t == float(missing_values), torch.nan, t)
     else:
-        t = torch.from_numpy(
-            np.array(_numeric_array(X, name, missing_values), dtype=np.float32, order="C")
-        )
+        arr = _numeric_array(X, name, missing_values)
+        dtype = np.float64 if arr.dtype == np.float64 else np.float32
+        t = torch.from_numpy(np.array(arr, dtype=dtype, order="C"))
     _check_2d(tuple(t.shape), name)
     if t.shape[0] == 0:
         raise ValueError(f"{name} has no rows")
@@ -124,8 +131,28 @@ def _as_tensor(X: Any, name: str = "X", missing_values: Any = np.nan) -> torch.T
             f"{name} has 0 feature(s) (shape={tuple(t.shape)}) while a minimum of 1 is required."
         )
     if torch.isinf(t).any():
-        raise ValueError(f"{name} contains infinite values; only NaN may mark missing entries")
+        row, col = torch.nonzero(torch.isinf(t))[0].tolist()
+        raise ValueError(
+            f"{name} contains infinite values (first at row {row}, column {col}); only NaN "
+            "may mark missing entries"
+        )
     return t
+
+
+def _scaled(x: torch.Tensor, lo: torch.Tensor, span: torch.Tensor, name: str = "X") -> torch.Tensor:
+    """``(x - lo) / span`` computed in float64, as float32; a clear error if an observed
+    value leaves float32's range (the autoencoder and the reverse loop run in float32)."""
+    xs = ((x.double() - lo) / span).float()
+    bad = torch.isinf(xs)
+    if bad.any():
+        row, col = torch.nonzero(bad)[0].tolist()
+        raise ValueError(
+            f"{name} has values too large to impute in float32: {int(bad.sum())} entries "
+            f"exceed +-{torch.finfo(torch.float32).max:.3g} after scaling to the training "
+            f"range (first: row {row}, column {col} = {float(x[row, col]):.6g}). Rescale the "
+            "data, or use scaling='minmax' so it is scaled before float32"
+        )
+    return xs
 
 
 class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -389,7 +416,7 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return self
 
     def _fit_tensor(self, x: torch.Tensor) -> None:
-        """Fit the numeric core on a validated float32 (N, D) tensor."""
+        """Fit the numeric core on a validated (N, D) tensor (float32, or float64)."""
         n, d = x.shape
         observed = ~torch.isnan(x)
         if not observed.any():
@@ -420,9 +447,15 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         else:
             lo = col_min
             span = torch.where(col_max > col_min, col_max - col_min, 1.0)
+            if not torch.isfinite(span).all():
+                col = int(torch.nonzero(~torch.isfinite(span))[0])
+                raise ValueError(
+                    f"feature {col} spans more than float64 can hold (min {col_min[col]:.6g}, "
+                    f"max {col_max[col]:.6g}); rescale it"
+                )
         self.data_min_ = lo.numpy()
         self.data_range_ = span.numpy()
-        xs = ((xd - lo) / span).float()
+        xs = _scaled(xd, lo, span)
         sums = torch.where(observed, xs, 0.0).sum(0)
         counts = observed.sum(0)
         self.fill_values_ = torch.where(counts > 0, sums / counts.clamp_min(1), 0.0).numpy()
@@ -520,22 +553,27 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         return self.transform_details(X).X
 
-    def transform_details(self, X: Any) -> ImputationDetails:
-        """:meth:`transform` plus the reverse loop's diagnostics."""
+    def transform_details(self, X: Any, *, row_offset: int = 0) -> ImputationDetails:
+        """:meth:`transform` plus the reverse loop's diagnostics.
+
+        Row ``i`` of ``X`` draws the dropout randomness of sample ``row_offset + i``: a chunk
+        or shard that starts at row ``r`` of a larger table, passed with ``row_offset=r``,
+        is imputed as it would be in one call on the whole table.
+        """
         check_is_fitted(self, "autoencoder_")
         self._check_choices()
         if is_dataframe(X) or self.encoder_ is not None:
-            return self._transform_table(X)
+            return self._transform_table(X, row_offset)
         x = _as_tensor(X, missing_values=self.missing_values)
         validate_data(self, X, reset=False, skip_check_array=True)
-        return self._impute(X, x)
+        return self._impute(X, x, row_offset)
 
-    def _transform_table(self, X: Any) -> ImputationDetails:
+    def _transform_table(self, X: Any, row_offset: int = 0) -> ImputationDetails:
         """DataFrame input, or array input to an imputer fitted on a DataFrame."""
         if self.encoder_ is None:  # fitted on an array: a DataFrame of numbers is fine
             validate_data(self, X, reset=False, skip_check_array=True)
             arr = _numeric_array(X.to_numpy(), "X", self.missing_values)
-            details = self._impute(arr, _as_tensor(arr))
+            details = self._impute(arr, _as_tensor(arr), row_offset)
 
             def wrap(a):
                 return None if a is None else pd.DataFrame(a, index=X.index, columns=X.columns)
@@ -550,7 +588,7 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             _check_2d(arr.shape, "X")
             validate_data(self, X, reset=False, skip_check_array=True)
             frame = pd.DataFrame(arr, columns=self.encoder_.columns_)
-            details = self._transform_table(frame)
+            details = self._transform_table(frame, row_offset)
             return ImputationDetails(
                 details.X.to_numpy(),
                 None if details.X_before_clean is None else details.X_before_clean.to_numpy(),
@@ -561,7 +599,7 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if len(X) == 0:
             raise ValueError("X has no rows")
         encoded = self.encoder_.encode(X)
-        details = self._impute(encoded, _as_tensor(encoded))
+        details = self._impute(encoded, _as_tensor(encoded), row_offset)
         before = details.X_before_clean
         return ImputationDetails(
             self.encoder_.decode(X, details.X),
@@ -570,7 +608,7 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             details.backend,
         )
 
-    def _impute(self, X: Any, x: torch.Tensor) -> ImputationDetails:
+    def _impute(self, X: Any, x: torch.Tensor, row_offset: int = 0) -> ImputationDetails:
         """Impute the validated tensor ``x``; results go into copies of the container ``X``."""
         if x.shape[1] != len(self.data_min_):
             raise ValueError(
@@ -582,7 +620,7 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             return ImputationDetails(self._restore(X, x, miss), None, None, None)
         lo = torch.from_numpy(self.data_min_)
         span = torch.from_numpy(self.data_range_)
-        xs = ((x.double() - lo) / span).float()
+        xs = _scaled(x, lo, span)
         means = torch.from_numpy(self.fill_values_)
         device = self.device_
         module = self.autoencoder_
@@ -616,6 +654,7 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 device=device,
                 clean=bool(self.clean_pass),
                 verbose=bool(self.verbose),
+                row_offset=int(row_offset),
             )
             xs_imp = out.x_clean if out.x_clean is not None else out.x
             if out.x_clean is not None:
@@ -669,7 +708,7 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         miss = torch.isnan(x)
         lo = torch.from_numpy(self.data_min_)
         span = torch.from_numpy(self.data_range_)
-        xs = ((x.double() - lo) / span).float()
+        xs = _scaled(x, lo, span)
         means = torch.from_numpy(self.fill_values_)
         fill = means if self.fill == "mean" else torch.zeros_like(means)
         filled = torch.where(miss, fill, xs)
@@ -685,19 +724,37 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return xs.double() * torch.from_numpy(self.data_range_) + torch.from_numpy(self.data_min_)
 
     def _restore(self, X: Any, values: torch.Tensor, miss: torch.Tensor) -> Any:
-        """A copy of ``X`` with ``values`` written into its missing entries only."""
+        """A copy of ``X`` with ``values`` written into its missing entries only.
+
+        The last line of defence against silent garbage: a non-finite value for a missing
+        entry becomes the column's training mean (with a warning), and imputed values are
+        clipped to the finite range of the output dtype (float16 overflows at 65504).
+        """
+        bad = miss & ~torch.isfinite(values)
+        if bad.any():
+            warnings.warn(
+                f"{int(bad.sum())} imputed value(s) in {int(bad.any(1).sum())} row(s) were not "
+                "finite (the autoencoder emitted NaN/inf); they are filled with the column's "
+                "training mean instead",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            values = torch.where(bad, self._unscale(torch.from_numpy(self.fill_values_)), values)
         if isinstance(X, torch.Tensor):
             out = X.detach().clone()
             if not out.is_floating_point():
                 out = out.float()
-            out[miss.to(out.device)] = values[miss].to(device=out.device, dtype=out.dtype)
+            big = torch.finfo(out.dtype).max
+            fill = values[miss].clamp(-big, big).to(device=out.device, dtype=out.dtype)
+            out[miss.to(out.device)] = fill
             return out
         arr = np.asarray(X)
         if arr.dtype.kind in "OUS":
             arr = _numeric_array(arr, "X", self.missing_values)
         out = np.array(arr, dtype=arr.dtype if arr.dtype.kind == "f" else np.float64, copy=True)
         m = miss.numpy()
-        out[m] = values.numpy()[m].astype(out.dtype)
+        big = np.finfo(out.dtype).max
+        out[m] = np.clip(values.numpy()[m], -big, big).astype(out.dtype)
         return out
 
     def initial_values(self, X: Any) -> Any:
@@ -708,9 +765,7 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def _initial_values_array(self, X: Any, missing_values: Any) -> np.ndarray:
         x = _as_tensor(X, missing_values=missing_values)
         miss = torch.isnan(x)
-        xs = (
-            (x.double() - torch.from_numpy(self.data_min_)) / torch.from_numpy(self.data_range_)
-        ).float()
+        xs = _scaled(x, torch.from_numpy(self.data_min_), torch.from_numpy(self.data_range_))
         with torch.no_grad():
             x0 = initial_values(
                 self.autoencoder_,

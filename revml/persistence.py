@@ -218,6 +218,8 @@ def load_imputer(
         fitted = config["fitted"]
         for name in _ARRAYS:
             entry = fitted[name]
+            if entry["dtype"] not in ("float32", "float64"):
+                raise _fail(folder, f"{name} has dtype {entry['dtype']!r}, not a float")
             setattr(imp, name, np.asarray(entry["values"], dtype=np.dtype(entry["dtype"])))
         imp.radius_ = float(fitted["radius_"])
         imp.history_ = [np.nan if v is None else float(v) for v in fitted["history_"]]
@@ -234,7 +236,10 @@ def load_imputer(
     if architecture is None:
         imp.autoencoder_ = None
     else:
-        module = MLPAutoencoder(**architecture)
+        try:
+            module = MLPAutoencoder(**architecture)
+        except (TypeError, ValueError) as err:
+            raise _fail(folder, f"the saved architecture is not valid: {err}") from None
         try:
             module.load_state_dict(state, strict=True)
         except RuntimeError as err:

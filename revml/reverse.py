@@ -98,14 +98,30 @@ def impute_direct(
 ) -> torch.Tensor:
     """One pass of the damaged rows (missing entries = ``fill``) through the autoencoder.
 
-    ``x`` (N, D) and ``miss`` live on the CPU; the result is on the CPU.
+    ``x`` (N, D) and ``miss`` live on the CPU; the result is on the CPU. A row whose output
+    is not finite (an autoencoder that emits NaN/inf) keeps ``fill`` in its missing entries,
+    with a ``RuntimeWarning`` giving the count.
     """
     out = torch.empty_like(x)
     fill = fill.to(device)
+    n_fallback = 0
     for start in _batches(x.shape[0], batch_size, verbose, "direct imputation"):
         xb = x[start : start + batch_size].to(device)
         mb = miss[start : start + batch_size].to(device)
-        out[start : start + batch_size] = clean_pass(module, torch.where(mb, fill, xb), mb).cpu()
+        filled = torch.where(mb, fill.to(xb.dtype), xb)
+        xc = clean_pass(module, filled, mb)
+        diverged = ~torch.isfinite(torch.where(mb, xc, 0.0)).all(dim=1)
+        if diverged.any():
+            xc = torch.where(diverged[:, None], filled, xc)
+            n_fallback += int(diverged.sum())
+        out[start : start + batch_size] = xc.cpu()
+    if n_fallback:
+        warnings.warn(
+            f"the autoencoder's output was not finite for {n_fallback} of {x.shape[0]} rows; "
+            "those rows keep their fill values (direct strategy)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     return out
 
 
@@ -134,8 +150,11 @@ def impute_reverse(
     ``batch_size`` on ``device``; the compiled paths get the last batch padded to full size
     with fully observed rows (nothing to optimise there) so they see one shape.
     """
-    name = resolve_backend(backend, module, device)
+    name = resolve_backend(backend, module, device, work=x.shape[0] * cfg.n_steps)
     step_fn = make_step_fn(name, module, cfg, device)
+    # "auto" must never fail where the reference works: a compile error (no C++ compiler,
+    # an unsupported module) falls back to eager with a warning, on the first batch.
+    guard_compile = backend == "auto" and name == "compile"
     n, d = x.shape
     out = torch.empty_like(x)
     out_clean = torch.empty_like(x) if clean else None
@@ -145,7 +164,7 @@ def impute_reverse(
     lo = None if lo is None else lo.to(device)
     hi = None if hi is None else hi.to(device)
     pad_to_full = name != "reference" and n > batch_size
-    n_fallback = 0
+    n_fallback = n_clean_fallback = 0
     for start in _batches(n, batch_size, verbose, f"reverse imputation ({name})"):
         stop = min(start + batch_size, n)
         xb = x[start:stop].to(device)
@@ -160,7 +179,21 @@ def impute_reverse(
         x0 = initial_values(module, xb, mb, init, means, medians)
         if not torch.isfinite(x0).all():  # e.g. a direct start from an AE that emits NaN
             x0 = torch.where(torch.isfinite(x0), x0, means.to(x0.dtype))
-        xr, loss = reverse_impute(module, x0, mb, rows, cfg, lo, hi, step_fn=step_fn)
+        try:
+            xr, loss = reverse_impute(module, x0, mb, rows, cfg, lo, hi, step_fn=step_fn)
+        except Exception as err:  # any compiler failure: see guard_compile
+            if not guard_compile:
+                raise
+            warnings.warn(
+                f"torch.compile failed on this machine ({type(err).__name__}: "
+                f"{str(err).splitlines()[0][:200] if str(err) else ''}); backend='auto' "
+                "continues on the eager reference path",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            name, step_fn = "reference", make_step_fn("reference", module, cfg, device)
+            xr, loss = reverse_impute(module, x0, mb, rows, cfg, lo, hi, step_fn=step_fn)
+        guard_compile = False
         diverged = ~(torch.isfinite(xr).all(dim=1) & torch.isfinite(loss))
         if diverged.any():
             # No silent garbage: a row whose loop blew up keeps its (finite) start.
@@ -172,13 +205,23 @@ def impute_reverse(
             xc = clean_pass(module, xr, mb)
             if lo is not None or hi is not None:
                 xc = torch.where(mb, xc.clamp(lo, hi), xc)
-            xc = torch.where(torch.isfinite(xc), xc, xr)
+            bad = ~torch.isfinite(xc[:size]).all(dim=1)
+            if bad.any():  # the clean pass falls back to the loop's result for that row
+                xc = torch.where(torch.isfinite(xc), xc, xr)
+                n_clean_fallback += int(bad.sum())
             out_clean[start:stop] = xc[:size].cpu()
     if n_fallback:
         warnings.warn(
             f"reverse training diverged (non-finite loss or values) for {n_fallback} of {n} "
             f"rows; those rows keep their '{init}' starting values. Lower reverse_lr or check "
             "the input scale.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    if n_clean_fallback:
+        warnings.warn(
+            f"the clean pass's output was not finite for {n_clean_fallback} of {n} rows; "
+            "those rows keep the reverse loop's values",
             RuntimeWarning,
             stacklevel=3,
         )

@@ -10,6 +10,15 @@ from torch import nn
 from tqdm.auto import tqdm
 
 
+class TrainingDivergedError(FloatingPointError):
+    """Autoencoder training produced a non-finite loss: no model is better than a broken one.
+
+    A subclass of :class:`FloatingPointError`; raised by :func:`train_autoencoder` (and so
+    by :meth:`revml.ReverseImputer.fit`) with the epoch, batch and learning rate in the
+    message.
+    """
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How the autoencoder is trained (see :class:`revml.ReverseImputer`)."""
@@ -69,7 +78,7 @@ def train_autoencoder(
     history = TrainHistory()
     module.train()
     bar = tqdm(range(cfg.epochs), desc="training autoencoder", disable=not verbose, unit="epoch")
-    for _ in bar:
+    for epoch in bar:
         order = torch.randperm(n, generator=gen).to(device)
         total, count = 0.0, 0
         for start in range(0, n, cfg.batch_size):
@@ -84,9 +93,12 @@ def train_autoencoder(
             n_obs = obs.sum().clamp_min(1)
             loss = ((out - target) ** 2 * obs).sum() / n_obs
             if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    "autoencoder training diverged (non-finite loss); lower the learning "
-                    "rate or check the input scale"
+                raise TrainingDivergedError(
+                    f"autoencoder training diverged: the loss became {float(loss.detach())} "
+                    f"in epoch {epoch + 1}, batch {start // cfg.batch_size + 1} "
+                    f"(learning rate {cfg.lr}). "
+                    "Lower learning_rate, or check the input scale (scaling='none' with large "
+                    "values overflows float32)"
                 )
             opt.zero_grad(set_to_none=True)
             loss.backward()
