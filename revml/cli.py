@@ -239,6 +239,10 @@ def _impute_cmd(args: argparse.Namespace) -> int:
 
     log = _Log(args.quiet)
     table_format(args.output)  # a bad output name fails before any work
+    from .distributed import dist_env
+
+    if args.chunk_rows is not None or args.checkpoint is not None or dist_env().active:
+        return _impute_chunked(args, log)
     if args.model:
         imp = ReverseImputer.load(args.model, device=args.device)
         imp.set_params(verbose=not args.quiet)
@@ -272,6 +276,90 @@ def _impute_cmd(args: argparse.Namespace) -> int:
         f"{args.output}",
         always=True,
     )
+    return 0
+
+
+#: Rows per chunk when --checkpoint or torchrun asks for chunks and --chunk-rows does not.
+DEFAULT_CHUNK_ROWS = 100_000
+
+
+def _impute_chunked(args: argparse.Namespace, log: _Log) -> int:
+    """``impute`` with --chunk-rows / --checkpoint / under torchrun: see revml.streaming."""
+    from . import distributed
+    from .imputer import ReverseImputer
+    from .io import iter_raw, table_format
+    from .streaming import impute_file, prepare_chunk
+
+    chunk_rows = args.chunk_rows or DEFAULT_CHUNK_ROWS
+    if chunk_rows < 1:
+        raise ValueError(f"--chunk-rows must be >= 1, got {chunk_rows}")
+    if args.detect:
+        raise ValueError(
+            "--detect reads the whole table, which chunked imputation avoids: run `revml "
+            "detect DATA --json markers.json` once and pass --missing-values markers.json"
+        )
+    env = distributed.init(args.device)
+    device = distributed.device_for(env, args.device)
+    prefix = f"[rank {env.rank}/{env.world_size}] " if env.active else ""
+
+    def say(msg: str) -> None:
+        log(prefix + msg)
+
+    markers = _marker_spec(args.missing_values) if args.missing_values else None
+    if args.model:
+        imp = ReverseImputer.load(args.model, device=device)
+        imp.set_params(verbose=False)
+        if args.strategy:
+            imp.set_params(strategy=args.strategy)
+        if markers is None:
+            markers = _saved_markers(Path(args.model))
+        if imp.encoder_ is None:
+            raise ValueError(f"the model in {args.model} was not fitted on a table")
+    else:
+        # No model: train one on the first chunk (every rank the same way; rank 0's
+        # weights are then sent to all, so that GPU nondeterminism cannot split them).
+        first = next(iter(iter_raw(args.data, chunk_rows)))
+        frame = prepare_chunk(first, table_format(args.data), markers, None)
+        excluded = _split(args.exclude)
+        unknown = [c for c in excluded if c not in frame.columns]
+        if unknown:
+            raise ValueError(f"--exclude names columns that are not in {args.data}: {unknown}")
+        say(f"no --model: training on the first {len(frame)} rows")
+        args.device = device
+        imp = _fit_model(frame.drop(columns=excluded), args, _Log(True))
+        imp.set_params(verbose=False)
+        if env.active and imp.autoencoder_ is not None:
+            import torch.distributed as dist
+
+            box = [imp.autoencoder_.state_dict() if env.rank == 0 else None, imp.radius_]
+            dist.broadcast_object_list(box, src=0)
+            imp.autoencoder_.load_state_dict(box[0])
+            imp.radius_ = box[1]
+    stats = impute_file(
+        imp,
+        args.data,
+        args.output,
+        chunk_rows,
+        args.checkpoint,
+        markers=markers,
+        rank=env.rank,
+        world_size=env.world_size,
+        barrier=distributed.barrier if env.active else None,
+        log=say,
+    )
+    if stats["chunks_skipped"]:
+        say(f"resumed: {stats['chunks_skipped']} chunk(s) were done already")
+    if env.rank == 0:
+        log(
+            f"imputed {stats['n_chunks']} chunks of up to {chunk_rows} rows"
+            + (f" on {env.world_size} processes" if env.active else "")
+            + f"; wrote {args.output}",
+            always=True,
+        )
+    if env.active:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
     return 0
 
 
@@ -439,6 +527,21 @@ def _add_table_commands(sub) -> None:
     p.add_argument("data", help=f"the table to complete: {formats}")
     p.add_argument("-o", "--output", required=True, help=f"output table: {formats}")
     p.add_argument("--model", help="a folder written by `revml fit` (default: train one now)")
+    p.add_argument(
+        "--chunk-rows",
+        type=int,
+        metavar="N",
+        help="read, impute and write N rows at a time, so memory stays bounded whatever the "
+        "file size (without --model, the model is trained on the first chunk); under "
+        f"torchrun the chunks are shared among the processes (default there: "
+        f"{DEFAULT_CHUNK_ROWS})",
+    )
+    p.add_argument(
+        "--checkpoint",
+        metavar="DIR",
+        help="keep finished chunks in DIR: the same command run again after a crash resumes "
+        "where it stopped and writes the same output (implies chunks)",
+    )
     _add_markers(p)
     _add_model(p)
     _add_common(p)

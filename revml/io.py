@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -141,9 +141,60 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     fmt = table_format(path)
     if path.parent and not path.parent.exists():
         raise FileNotFoundError(f"the folder {path.parent} does not exist")
+    # A temporary name beside the target, then one rename: a crash never leaves a partial
+    # table under the final name. The temporary name keeps the extensions, so pandas
+    # still infers the compression from it.
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    try:
+        if fmt == "parquet":
+            _parquet_engine_check()
+            frame.to_parquet(tmp)
+        else:
+            frame.to_csv(tmp, sep="\t" if fmt == "tsv" else ",", index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def iter_raw(path: str | os.PathLike, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """:func:`read_raw` in chunks of at most ``chunk_rows`` rows, with bounded memory.
+
+    CSV/TSV cells are strings exactly as :func:`read_raw` reads them; Parquet record
+    batches keep the file's types. Each chunk's index holds its rows' positions in the file.
+    """
+    path = Path(path)
+    fmt = table_format(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    start = 0
     if fmt == "parquet":
         _parquet_engine_check()
-        frame.to_parquet(path)
-    else:
-        frame.to_csv(path, sep="\t" if fmt == "tsv" else ",", index=False)
-    return path
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        reader = pq.ParquetFile(path)
+        names = [n for n in reader.schema_arrow.names if not n.startswith("__index_level_")]
+        for batch in reader.iter_batches(batch_size=chunk_rows, columns=names):
+            chunk = pa.Table.from_batches([batch]).to_pandas()
+            chunk.index = pd.RangeIndex(start, start + len(chunk))
+            start += len(chunk)
+            yield chunk
+        return
+    try:
+        reader = pd.read_csv(
+            path,
+            sep="\t" if fmt == "tsv" else ",",
+            dtype=str,
+            keep_default_na=False,
+            chunksize=chunk_rows,
+        )
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path} is empty: no header, no rows") from None
+    with reader:
+        for chunk in reader:
+            chunk.index = pd.RangeIndex(start, start + len(chunk))
+            start += len(chunk)
+            yield chunk
