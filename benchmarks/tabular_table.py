@@ -48,12 +48,15 @@ def main() -> None:
             best = pooled.sort_values("rmse").iloc[0]["method"]
             line = "  ".join(f"{r['method']} {r['rmse']:.4f}" for _, r in pooled.iterrows())
             print(f"{name:<14}{fraction:>4.0%}  {line}   best: {best}", flush=True)
+            # Written after every case, so a long run that is stopped keeps what it measured.
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(
+                json.dumps({"environment": environment(), "rows": rows}, indent=2)
+            )
     table = pd.DataFrame(rows).pivot_table(
         index=["dataset", "fraction"], columns="method", values="rmse"
     )[METHODS]
-    print(table.round(4).to_markdown() if hasattr(table, "to_markdown") else table.round(4))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"environment": environment(), "rows": rows}, indent=2))
+    print(table.round(4).to_string())
 
 
 if __name__ == "__main__":
