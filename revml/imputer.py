@@ -618,9 +618,7 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         miss = torch.isnan(x)
         if not miss.any():
             return ImputationDetails(self._restore(X, x, miss), None, None, None)
-        lo = torch.from_numpy(self.data_min_)
-        span = torch.from_numpy(self.data_range_)
-        xs = _scaled(x, lo, span)
+        xs = self._scale(x)
         means = torch.from_numpy(self.fill_values_)
         device = self.device_
         module = self.autoencoder_
@@ -706,9 +704,7 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         module = self.autoencoder_
         x = _as_tensor(X, missing_values=missing_values)
         miss = torch.isnan(x)
-        lo = torch.from_numpy(self.data_min_)
-        span = torch.from_numpy(self.data_range_)
-        xs = _scaled(x, lo, span)
+        xs = self._scale(x)
         means = torch.from_numpy(self.fill_values_)
         fill = means if self.fill == "mean" else torch.zeros_like(means)
         filled = torch.where(miss, fill, xs)
@@ -719,6 +715,10 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             device=self.device_,
         )
         return self._unscale(out).numpy()
+
+    def _scale(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` in the fitted [0, 1] space (float64 arithmetic, float32 result)."""
+        return _scaled(x, torch.from_numpy(self.data_min_), torch.from_numpy(self.data_range_))
 
     def _unscale(self, xs: torch.Tensor) -> torch.Tensor:
         return xs.double() * torch.from_numpy(self.data_range_) + torch.from_numpy(self.data_min_)
@@ -765,7 +765,7 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def _initial_values_array(self, X: Any, missing_values: Any) -> np.ndarray:
         x = _as_tensor(X, missing_values=missing_values)
         miss = torch.isnan(x)
-        xs = _scaled(x, torch.from_numpy(self.data_min_), torch.from_numpy(self.data_range_))
+        xs = self._scale(x)
         with torch.no_grad():
             x0 = initial_values(
                 self.autoencoder_,
