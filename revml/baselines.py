@@ -438,3 +438,56 @@ def make_imputer(name: str, *, random_state: Any = None, **ae_params: Any):
     if name == "reverse":
         return ReverseImputer(random_state=random_state, **ae_params)
     raise ValueError(f"unknown method {name!r}; expected one of {METHODS}")
+
+
+def nearest_neighbour_fill(
+    references: Any, X: Any, n_neighbors: int = 5, *, batch_size: int = 1024
+) -> np.ndarray:
+    """``KNNImputer(n_neighbors).fit(references).transform(X)`` for complete references.
+
+    The same neighbours and the same uniform average as scikit-learn's imputer (distances
+    over each row's observed coordinates), computed as one matrix product per batch in
+    float64 with torch: minutes become seconds on image-sized data (10,000 MNIST
+    references, 784 features). ``references`` must have no missing value; ``X`` marks its
+    missing entries with NaN. Rows are returned with only their missing entries filled; a
+    row with nothing observed gets the references' column means, as in scikit-learn.
+    Ties in distance may pick different, equally near neighbours than scikit-learn.
+
+    Examples
+    --------
+    >>> refs = np.array([[0.0, 0.0], [1.0, 1.0], [0.9, 1.2]])
+    >>> nearest_neighbour_fill(refs, np.array([[0.95, np.nan]]), n_neighbors=2)
+    array([[0.95, 1.1 ]])
+    """
+    import torch
+
+    ref = torch.as_tensor(np.asarray(references, dtype=np.float64))
+    x = np.array(X, dtype=np.float64, copy=True)
+    if ref.ndim != 2 or x.ndim != 2 or ref.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"references and X must be 2-D with the same number of columns, got shapes "
+            f"{tuple(ref.shape)} and {x.shape}"
+        )
+    if torch.isnan(ref).any():
+        raise ValueError("references must be complete (no NaN); use KNNImputer otherwise")
+    if not 1 <= int(n_neighbors) <= len(ref):
+        raise ValueError(f"n_neighbors must be in [1, {len(ref)}], got {n_neighbors}")
+    ref_sq = ref * ref
+    for start in range(0, len(x), batch_size):
+        block = torch.from_numpy(x[start : start + batch_size])
+        miss = torch.isnan(block)
+        rows = miss.any(1)
+        if not rows.any():
+            continue
+        q, m = block[rows], miss[rows]
+        obs = (~m).double()
+        qz = torch.where(m, 0.0, q)
+        # Squared distance over the query's observed coordinates; the rescaling by
+        # D / n_observed of nan_euclidean is one factor per query and leaves the order.
+        d2 = (qz * qz).sum(1, keepdim=True) - 2 * qz @ ref.T + obs @ ref_sq.T
+        idx = torch.topk(d2, int(n_neighbors), dim=1, largest=False).indices
+        filled = ref[idx].mean(1)
+        # No observed coordinate, no distance: KNNImputer then fills the column means.
+        filled = torch.where(m.all(1, keepdim=True), ref.mean(0), filled)
+        x[start : start + batch_size][rows.numpy()] = torch.where(m, filled, q).numpy()
+    return x

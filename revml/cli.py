@@ -2,7 +2,9 @@
 
     revml detect data.csv                      report values that look like missing markers
     revml fit data.csv -o model                train an imputer and save it
-    revml impute data.csv -o filled.csv        fill the missing cells (--model to reuse one)
+    revml impute data.csv -o filled.csv        fill the missing cells (--model to reuse one;
+                                               --restarts 5 --std-out spread.csv: the
+                                               spread of each cell over 5 restarts)
     revml evaluate data.csv --chart err.png    compare every method on hidden cells
     revml mnist                                the MNIST reproduction
 
@@ -231,14 +233,47 @@ def _saved_markers(folder: Path):
     return data["columns"] if "columns" in data else data["all_columns"]
 
 
+def _check_restarts(args: argparse.Namespace) -> None:
+    """``--restarts`` / ``--std-out`` mistakes, caught before any work."""
+    from .io import table_format
+
+    if args.restarts is not None and args.restarts < 1:
+        raise ValueError(f"--restarts must be >= 1, got {args.restarts}")
+    if args.std_out is None:
+        return
+    table_format(args.std_out)
+    if args.strategy == "direct":
+        raise ValueError(
+            "--std-out reports the spread over restarts of reverse training; --strategy "
+            "direct is one deterministic pass and has none"
+        )
+    if args.restarts is not None and args.restarts < 2:
+        raise ValueError(f"--std-out needs --restarts K with K >= 2, got {args.restarts}")
+    if args.restarts is None and not args.model:
+        raise ValueError("--std-out needs --restarts K with K >= 2 (the spread over K restarts)")
+
+
+def _set_restarts(imp, args: argparse.Namespace) -> None:
+    """Apply --restarts to a fitted or loaded imputer (they act on imputation only)."""
+    if args.restarts is not None:
+        imp.set_params(n_restarts=args.restarts)
+    if args.std_out is not None and imp.n_restarts < 2:
+        raise ValueError(
+            f"--std-out needs --restarts K with K >= 2 (the model in {args.model} has "
+            f"n_restarts={imp.n_restarts})"
+        )
+
+
 def _impute_cmd(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from .imputer import ReverseImputer
     from .io import table_format, write_table
+    from .streaming import spread_table
 
     log = _Log(args.quiet)
     table_format(args.output)  # a bad output name fails before any work
+    _check_restarts(args)
     from .distributed import dist_env
 
     if args.chunk_rows is not None or args.checkpoint is not None or dist_env().active:
@@ -262,8 +297,13 @@ def _impute_cmd(args: argparse.Namespace) -> int:
         frame, excluded, _ = _read(args, log)
         columns = [c for c in frame.columns if c not in excluded]
         imp = _fit_model(frame[columns], args, log)
+    _set_restarts(imp, args)
     missing_before = int(frame[columns].isna().to_numpy().sum())
-    filled = imp.transform(frame[columns])
+    if args.std_out is None:
+        filled = imp.transform(frame[columns])
+    else:
+        filled, std = imp.transform(frame[columns], return_std=True)
+        write_table(spread_table(frame, std), args.std_out)
     result = frame.copy()
     for name in columns:
         result[name] = filled[name]
@@ -271,9 +311,10 @@ def _impute_cmd(args: argparse.Namespace) -> int:
     left = int(result[columns].isna().to_numpy().sum())
     write_table(result, args.output)
     note = f" ({left} left missing: columns with no observed value)" if left else ""
+    spread = f" and the spread over {imp.n_restarts} restarts to {args.std_out}"
     log(
         f"imputed {missing_before - left} missing cells in {len(frame)} rows{note}; wrote "
-        f"{args.output}",
+        f"{args.output}{spread if args.std_out else ''}",
         always=True,
     )
     return 0
@@ -335,6 +376,7 @@ def _impute_chunked(args: argparse.Namespace, log: _Log) -> int:
             dist.broadcast_object_list(box, src=0)
             imp.autoencoder_.load_state_dict(box[0])
             imp.radius_ = box[1]
+    _set_restarts(imp, args)
     stats = impute_file(
         imp,
         args.data,
@@ -346,6 +388,7 @@ def _impute_chunked(args: argparse.Namespace, log: _Log) -> int:
         world_size=env.world_size,
         barrier=distributed.barrier if env.active else None,
         log=say,
+        std_dst=args.std_out,
     )
     if stats["chunks_skipped"]:
         say(f"resumed: {stats['chunks_skipped']} chunk(s) were done already")
@@ -353,7 +396,8 @@ def _impute_chunked(args: argparse.Namespace, log: _Log) -> int:
         log(
             f"imputed {stats['n_chunks']} chunks of up to {chunk_rows} rows"
             + (f" on {env.world_size} processes" if env.active else "")
-            + f"; wrote {args.output}",
+            + f"; wrote {args.output}"
+            + (f" and {args.std_out}" if args.std_out else ""),
             always=True,
         )
     if env.active:
@@ -541,6 +585,22 @@ def _add_table_commands(sub) -> None:
         metavar="DIR",
         help="keep finished chunks in DIR: the same command run again after a crash resumes "
         "where it stopped and writes the same output (implies chunks)",
+    )
+    p.add_argument(
+        "--restarts",
+        type=int,
+        metavar="K",
+        help="run reverse training K times, from the plain start and K-1 perturbed ones, "
+        "and write their combination: by default the mean of the K imputations (for a "
+        "category, the most probable one) (default: 1, or what the --model was saved with)",
+    )
+    p.add_argument(
+        "--std-out",
+        metavar="PATH",
+        help="also write the spread of each cell over the K restarts (needs --restarts K >= "
+        "2), laid out like the output (format by extension): for numbers the standard "
+        "deviation (ddof=1) in the column's units, for categories the share of restarts "
+        "that chose another one; 0 for observed cells",
     )
     _add_markers(p)
     _add_model(p)

@@ -33,9 +33,16 @@ def make_activation(name: str, negative_slope: float = 0.01) -> nn.Module:
     raise ValueError(f"unknown activation {name!r}; expected one of {ACTIVATIONS}")
 
 
-def default_architecture(n_features: int) -> tuple[tuple[int, ...], int]:
+def default_architecture(n_features: int, masked: bool = False) -> tuple[tuple[int, ...], int]:
     """Hidden widths and bottleneck width for ``n_features`` inputs.
 
+    ``masked=True`` sizes an autoencoder trained with masking (the default of
+    :class:`revml.ReverseImputer`): hidden entries cannot be copied through, so it needs
+    no narrow bottleneck and gains from capacity -- half the features, at most 64, and
+    hidden widths of 2D up to 1024, then half that (on validation digits, 1024-512-64
+    imputes missing rows better than 512-128-32: 90.9% against 90.2%).
+
+    Without masking:
     The bottleneck must be well below the input width, or the autoencoder learns the
     identity and every input becomes a fixed point (reverse training then has nothing to
     pull the missing entries towards). ``1.3 * D**(1/3)`` was chosen on validation data
@@ -50,9 +57,14 @@ def default_architecture(n_features: int) -> tuple[tuple[int, ...], int]:
     ((512, 128), 12)
     >>> default_architecture(10)
     ((32, 16), 3)
+    >>> default_architecture(784, masked=True)
+    ((1024, 512), 64)
     """
     if n_features < 2:
         raise ValueError(f"an autoencoder needs at least 2 features, got {n_features}")
+    if masked:
+        first = min(1024, max(64, 2 * n_features))
+        return (first, first // 2), max(1, min(64, n_features // 2))
     bottleneck = max(1, min(32, round(1.3 * n_features ** (1 / 3)), n_features // 2))
     first = min(512, max(32, 2 * n_features))
     second = max(16, first // 4)

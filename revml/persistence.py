@@ -13,7 +13,10 @@ A saved imputer is a folder with two files:
 Loading checks both checksums, so a truncated, corrupted or edited file is a clear error
 instead of a model that silently imputes something else. Float arrays are written with
 Python's shortest round-trip repr, so they read back bit for bit, and a loaded imputer's
-imputations are bit-identical to the saved one's on the same device.
+imputations are bit-identical to the saved one's on the same device. Parameters are saved
+by name (``get_params``): a file written before a parameter existed (e.g. ``n_restarts``)
+loads with the value that reproduces what it was saved with (``_LEGACY_PARAMS``: one run
+of the loop, a plain autoencoder), not with today's default.
 """
 
 from __future__ import annotations
@@ -81,6 +84,8 @@ def _params_to_json(imp: ReverseImputer) -> dict:
     params["random_state"] = rs
     params["device"] = None if params["device"] is None else str(params["device"])
     params["hidden"] = None if params["hidden"] is None else [int(h) for h in params["hidden"]]
+    shape = params["image_shape"]
+    params["image_shape"] = None if shape is None else [int(v) for v in shape]
     params["missing_values"] = _encode_marker(params["missing_values"])
     for key, value in params.items():
         if isinstance(value, np.generic):
@@ -88,8 +93,25 @@ def _params_to_json(imp: ReverseImputer) -> dict:
     return params
 
 
+#: Values of parameters added after the first file format, for files written before them:
+#: the behaviour those files were saved with (a plain autoencoder, one run of the loop, one
+#: clean pass), not today's defaults.
+_LEGACY_PARAMS = {
+    "masking": "none",
+    "self_condition": 0.0,
+    "image_shape": None,
+    "dropout_mode": "auto",
+    "clean_samples": 1,
+    "n_restarts": 1,
+    "restart_noise": 0.1,
+    "combine": "mean",
+}
+
+
 def _params_from_json(params: dict) -> dict:
-    params = dict(params)
+    params = {**_LEGACY_PARAMS, **params}
+    if params.get("image_shape") is not None:
+        params["image_shape"] = tuple(params["image_shape"])
     if params.get("hidden") is not None:
         params["hidden"] = tuple(params["hidden"])
     params["missing_values"] = _decode_marker(params["missing_values"])
@@ -115,6 +137,7 @@ def save_imputer(imp: ReverseImputer, path: str | os.PathLike) -> Path:
         for name in _ARRAYS
     }
     fitted["radius_"] = float(imp.radius_)
+    fitted["masked_"] = bool(getattr(imp, "masked_", False))
     fitted["history_"] = [float(v) if np.isfinite(v) else None for v in imp.history_]
     fitted["n_features_in_"] = int(imp.n_features_in_)
     if hasattr(imp, "feature_names_in_"):
@@ -222,6 +245,7 @@ def load_imputer(
                 raise _fail(folder, f"{name} has dtype {entry['dtype']!r}, not a float")
             setattr(imp, name, np.asarray(entry["values"], dtype=np.dtype(entry["dtype"])))
         imp.radius_ = float(fitted["radius_"])
+        imp.masked_ = bool(fitted.get("masked_", False))
         imp.history_ = [np.nan if v is None else float(v) for v in fitted["history_"]]
         imp.n_features_in_ = int(fitted["n_features_in_"])
         if "feature_names_in_" in fitted:

@@ -8,9 +8,10 @@ of the benchmarks.
 One reverse step for a batch of samples ``x`` (B, D) whose missing entries ``miss`` are the
 trainable parameters, through a frozen autoencoder ``decode(encode(.))``:
 
-1. Input dropout: ``x_in = x * keep / (1 - p)`` where ``keep`` comes from a counter-based
-   hash of (seed, sample index, step, feature index) (:func:`dropout_keep`), so a sample's
-   mask never depends on which batch it is in.
+1. Input dropout: ``x_in = x * keep / (1 - p)`` (or ``x * keep`` with
+   ``dropout_rescale=False``: hiding entries, as masked training does) where ``keep``
+   comes from a counter-based hash of (seed, sample index, step, feature index)
+   (:func:`dropout_keep`), so a sample's mask never depends on which batch it is in.
 2. ``h = encode(x_in)``, ``r = decode(h)``.
 3. Per-sample loss (summed over the batch, so samples stay independent)::
 
@@ -41,6 +42,12 @@ _MIX_M1 = 0x7FEB352D
 _MIX_M2 = 0x846CA68B
 _SEED_SALT = 0x9E3779B9
 _COLUMN_SALT = 0x632BE5AB
+# Separate the restart-noise stream from the dropout stream of the same seed, and the two
+# uniforms of Box-Muller from each other.
+_NOISE_SALT = 0x1B873593
+_NOISE_SALT2 = 0x5BD1E995
+# splitmix64's increment (2**64 / golden ratio, odd): restart r's seed is seed + r * this.
+_RESTART_STEP = 0x9E3779B97F4A7C15
 
 
 def _to_int32(value: int) -> int:
@@ -108,6 +115,55 @@ def dropout_keep(
     return keep_from_keys(row_keys(seed, rows, step), column_keys(n_features, rows.device), p)
 
 
+def restart_seed(seed: int, restart: int) -> int:
+    """Seed of the dropout masks of restart ``restart`` (restart 0 keeps ``seed``).
+
+    A Weyl step (splitmix64's increment, odd, so distinct restarts get distinct seeds),
+    kept in [0, 2**63): the backends hash all 64 bits (:func:`row_keys`).
+    """
+    if restart < 0:
+        raise ValueError(f"restart must be >= 0, got {restart}")
+    if restart == 0:
+        return seed
+    return (seed + restart * _RESTART_STEP) & ((1 << 63) - 1)
+
+
+def _unit_uniform(bits: torch.Tensor) -> torch.Tensor:
+    """float64 uniforms in (0, 1) from the top 24 bits of a hash, never 0 (log-safe)."""
+    return (_shr(bits, 8).to(torch.float64) + 0.5) / (1 << 24)
+
+
+def init_noise(
+    seed: int,
+    rows: torch.Tensor,
+    n_features: int,
+    restart: int,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Standard normal noise (B, D) float32 that perturbs restart ``restart``'s start.
+
+    Entry (i, j) is a pure function of ``(seed, restart, rows[i], j)``: counter-based like
+    :func:`dropout_keep`, so a sample's noise does not depend on the batch, the chunk or
+    the ``row_offset`` split it is imputed in. Two 24-bit uniforms per entry go through
+    Box-Muller in float64, so the values agree across devices up to the last float32 bit.
+
+    Examples
+    --------
+    >>> z = init_noise(0, torch.arange(5), 3, restart=1)
+    >>> z.shape, z.dtype
+    (torch.Size([5, 3]), torch.float32)
+    >>> torch.equal(z[2:], init_noise(0, torch.arange(2, 5), 3, restart=1))
+    True
+    """
+    rows = rows.to(device)
+    rkeys = mix32(row_keys(seed, rows, restart) ^ _to_int32(_NOISE_SALT))
+    bits1 = mix32(rkeys[:, None] ^ column_keys(n_features, rows.device))
+    bits2 = mix32(bits1 ^ _to_int32(_NOISE_SALT2))
+    u1, u2 = _unit_uniform(bits1), _unit_uniform(bits2)
+    z = torch.sqrt(-2.0 * torch.log(u1)) * torch.cos((2.0 * torch.pi) * u2)
+    return z.to(torch.float32)
+
+
 @dataclass(frozen=True)
 class ReverseConfig:
     """Hyper-parameters of the reverse loop (see :class:`revml.ReverseImputer`)."""
@@ -118,10 +174,19 @@ class ReverseConfig:
     beta2: float = 0.999
     eps: float = 1e-8
     dropout: float = 0.0
+    #: True: inverted dropout, kept entries scaled by 1 / (1 - p) (the seed's form). False:
+    #: dropped entries are hidden (set to 0) and kept ones pass unchanged, which is what an
+    #: autoencoder trained with masking (hidden entries = 0) expects.
+    dropout_rescale: bool = True
     missing_weight: float = 1.0
     sphere_weight: float = 0.01
     radius: float = 1.0
     seed: int = 0
+
+
+def dropout_scale(cfg: ReverseConfig) -> float:
+    """Factor on the kept inputs: ``1 / (1 - p)`` for inverted dropout, 1 for hiding."""
+    return 1.0 / (1.0 - cfg.dropout) if cfg.dropout_rescale else 1.0
 
 
 def split_autoencoder(module: nn.Module) -> tuple[Callable, Callable | None]:
@@ -147,7 +212,7 @@ def reverse_loss(
 ) -> torch.Tensor:
     """Per-sample reverse loss (B,) of :mod:`revml.reference`'s docstring."""
     encode, decode = split_autoencoder(module)
-    x_in = x if keep is None else x * keep.to(x.dtype) * (1.0 / (1.0 - cfg.dropout))
+    x_in = x if keep is None else x * keep.to(x.dtype) * dropout_scale(cfg)
     if decode is None:
         if cfg.sphere_weight:
             raise ValueError(
@@ -260,9 +325,29 @@ def reference_step(
 
 
 @torch.no_grad()
-def clean_pass(module: nn.Module, x: torch.Tensor, miss: torch.Tensor) -> torch.Tensor:
-    """One more pass through the autoencoder; its output replaces the missing entries."""
-    return torch.where(miss, module(x), x)
+def clean_pass(
+    module: nn.Module,
+    x: torch.Tensor,
+    miss: torch.Tensor,
+    cfg: ReverseConfig | None = None,
+    rows: torch.Tensor | None = None,
+    samples: int = 1,
+) -> torch.Tensor:
+    """One more pass through the autoencoder; its output replaces the missing entries.
+
+    With ``samples > 1`` (and ``cfg.dropout > 0``) the pass is averaged over ``samples``
+    input-dropout masks, those of steps ``cfg.n_steps + 1 ...`` of the loop's counter-based
+    hash: the same noise the loop optimised under, averaged out (Monte Carlo dropout).
+    """
+    if samples <= 1 or cfg is None or cfg.dropout <= 0:
+        return torch.where(miss, module(x), x)
+    if rows is None:
+        raise ValueError("a clean pass averaged over dropout masks needs the sample indices")
+    total = torch.zeros_like(x)
+    for k in range(samples):
+        keep = dropout_keep(cfg.seed, rows, cfg.n_steps + 1 + k, x.shape[1], cfg.dropout)
+        total = total + module(x * keep.to(x.dtype) * dropout_scale(cfg))
+    return torch.where(miss, total / samples, x)
 
 
 def reverse_impute(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from .backends import make_step_fn, resolve_backend
-from .reference import ReverseConfig, clean_pass, reverse_impute
+from .reference import ReverseConfig, clean_pass, init_noise, restart_seed, reverse_impute
 
 INITS = ("median", "zeros", "mean", "direct")
 
@@ -54,8 +54,13 @@ def initial_values(
     init: str,
     means: torch.Tensor,
     medians: torch.Tensor | None = None,
+    direct_fill: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``x`` with its missing entries initialised by ``init`` (one of :data:`INITS`)."""
+    """``x`` with its missing entries initialised by ``init`` (one of :data:`INITS`).
+
+    ``"direct"`` is the autoencoder's output for the row with its missing entries set to
+    ``direct_fill`` (default ``means``; 0 for an autoencoder trained with masking).
+    """
     if init == "zeros":
         return torch.where(miss, torch.zeros((), dtype=x.dtype, device=x.device), x)
     if init == "median":
@@ -66,6 +71,8 @@ def initial_values(
     if init == "mean":
         return filled
     if init == "direct":
+        if direct_fill is not None:
+            filled = torch.where(miss, direct_fill.to(x.dtype), x)
         return clean_pass(module, filled, miss)
     raise ValueError(f"unknown init {init!r}; expected one of {INITS}")
 
@@ -125,6 +132,15 @@ def impute_direct(
     return out
 
 
+def _clamped(
+    x: torch.Tensor, miss: torch.Tensor, lo: torch.Tensor | None, hi: torch.Tensor | None
+) -> torch.Tensor:
+    """``x`` with its missing entries clamped to ``[lo, hi]`` (either may be None)."""
+    if lo is None and hi is None:
+        return x
+    return torch.where(miss, x.clamp(lo, hi), x)
+
+
 def impute_reverse(
     module: nn.Module,
     x: torch.Tensor,
@@ -142,6 +158,10 @@ def impute_reverse(
     clean: bool,
     verbose: bool = False,
     row_offset: int = 0,
+    restart: int = 0,
+    restart_noise: float = 0.0,
+    direct_fill: torch.Tensor | None = None,
+    clean_samples: int = 1,
 ) -> ReverseOutput:
     """Reverse training of the missing entries of ``x`` (N, D, CPU) through ``module``.
 
@@ -149,7 +169,27 @@ def impute_reverse(
     result does not depend on the batch it is in. Rows are processed in batches of
     ``batch_size`` on ``device``; the compiled paths get the last batch padded to full size
     with fully observed rows (nothing to optimise there) so they see one shape.
+
+    ``restart`` ``r >= 1`` runs the same loop from a perturbed start: ``restart_noise``
+    times :func:`~revml.reference.init_noise` (keyed by ``cfg.seed``, ``r``, sample and
+    feature) is added to the initial missing entries, which are then clamped to
+    ``lo``/``hi``, and the dropout masks use :func:`~revml.reference.restart_seed`.
+    Restart 0 is the plain loop. Only the start and the seed change, so every backend
+    runs restarts, and they are as independent of batching as the loop itself.
+
+    ``direct_fill`` is what the missing entries hold for ``init="direct"``'s pass (see
+    :func:`initial_values`); ``clean_samples > 1`` averages the clean pass over that many
+    input-dropout masks (:func:`~revml.reference.clean_pass`).
     """
+    if int(clean_samples) < 1:
+        raise ValueError(f"clean_samples must be >= 1, got {clean_samples}")
+    if restart < 0:
+        raise ValueError(f"restart must be >= 0, got {restart}")
+    if not restart_noise >= 0:
+        raise ValueError(f"restart_noise must be >= 0, got {restart_noise}")
+    noise_seed = cfg.seed
+    cfg = replace(cfg, seed=restart_seed(cfg.seed, restart))
+    perturb = restart > 0 and restart_noise > 0
     name = resolve_backend(backend, module, device, work=x.shape[0] * cfg.n_steps)
     step_fn = make_step_fn(name, module, cfg, device)
     # "auto" must never fail where the reference works: a compile error (no C++ compiler,
@@ -161,11 +201,13 @@ def impute_reverse(
     losses = torch.empty(n, dtype=x.dtype)
     means = means.to(device)
     medians = None if medians is None else medians.to(device)
+    direct_fill = None if direct_fill is None else direct_fill.to(device)
     lo = None if lo is None else lo.to(device)
     hi = None if hi is None else hi.to(device)
     pad_to_full = name != "reference" and n > batch_size
     n_fallback = n_clean_fallback = 0
-    for start in _batches(n, batch_size, verbose, f"reverse imputation ({name})"):
+    desc = f"reverse imputation ({name})" + (f", restart {restart}" if restart else "")
+    for start in _batches(n, batch_size, verbose, desc):
         stop = min(start + batch_size, n)
         xb = x[start:stop].to(device)
         mb = miss[start:stop].to(device)
@@ -176,9 +218,12 @@ def impute_reverse(
             xb = torch.cat([xb, torch.zeros(pad, d, dtype=xb.dtype, device=device)])
             mb = torch.cat([mb, torch.zeros(pad, d, dtype=torch.bool, device=device)])
             rows = torch.cat([rows, rows.new_zeros(pad)])
-        x0 = initial_values(module, xb, mb, init, means, medians)
+        x0 = initial_values(module, xb, mb, init, means, medians, direct_fill)
         if not torch.isfinite(x0).all():  # e.g. a direct start from an AE that emits NaN
             x0 = torch.where(torch.isfinite(x0), x0, means.to(x0.dtype))
+        if perturb:
+            noise = init_noise(noise_seed, rows, d, restart, device).to(x0.dtype)
+            x0 = _clamped(torch.where(mb, x0 + restart_noise * noise, x0), mb, lo, hi)
         try:
             xr, loss = reverse_impute(module, x0, mb, rows, cfg, lo, hi, step_fn=step_fn)
         except Exception as err:  # any compiler failure: see guard_compile
@@ -202,9 +247,7 @@ def impute_reverse(
         out[start:stop] = xr[:size].cpu()
         losses[start:stop] = loss[:size].cpu()
         if out_clean is not None:
-            xc = clean_pass(module, xr, mb)
-            if lo is not None or hi is not None:
-                xc = torch.where(mb, xc.clamp(lo, hi), xc)
+            xc = _clamped(clean_pass(module, xr, mb, cfg, rows, int(clean_samples)), mb, lo, hi)
             bad = ~torch.isfinite(xc[:size]).all(dim=1)
             if bad.any():  # the clean pass falls back to the loop's result for that row
                 xc = torch.where(torch.isfinite(xc), xc, xr)

@@ -18,6 +18,10 @@ name only once it is complete, so the part files themselves are the progress rec
 Every chunk is typed with the model's schema (:func:`conform`), not from its own tokens: an
 integer column whose chunk happens to have no missing cell, or only missing cells, is
 written exactly like the other chunks.
+
+An imputer with ``n_restarts >= 2`` can also write the per-cell spread over its restarts
+(:func:`spread_table`) to a second file, through part files of its own: the restarts are
+keyed by global row number like the dropout, so chunked and in-memory spreads agree too.
 """
 
 from __future__ import annotations
@@ -162,13 +166,29 @@ def prepare_chunk(
     return frame if encoder is None else conform(frame, encoder)
 
 
+def spread_table(frame: pd.DataFrame, std: pd.DataFrame) -> pd.DataFrame:
+    """The spread of every cell of ``frame``, for writing beside the completed table.
+
+    Columns of ``std`` (the imputer's, from ``transform(..., return_std=True)``) are taken
+    from it; the others, copied unchanged by ``revml impute``, are 0 where observed and
+    NaN where missing (nothing imputed, no spread).
+    """
+    out = pd.DataFrame(
+        np.where(frame.isna().to_numpy(), np.nan, 0.0), index=frame.index, columns=frame.columns
+    )
+    for name in std.columns:
+        out[name] = std[name].to_numpy(dtype=np.float64)
+    return out
+
+
 def impute_chunk(
-    imp: ReverseImputer, raw: pd.DataFrame, fmt: str, markers: Any = None
-) -> tuple[pd.DataFrame, int, int]:
+    imp: ReverseImputer, raw: pd.DataFrame, fmt: str, markers: Any = None, *, spread: bool = False
+) -> tuple[pd.DataFrame, int, int, pd.DataFrame | None]:
     """Impute one raw chunk whose index holds its global row numbers.
 
     Returns the completed chunk (all columns, model's columns filled), the number of missing
-    cells before and after.
+    cells before and after, and with ``spread=True`` the chunk's :func:`spread_table`
+    (``None`` otherwise; it needs ``imp.n_restarts >= 2``).
     """
     encoder = imp.encoder_
     columns = list(encoder.columns_)
@@ -178,13 +198,21 @@ def impute_chunk(
     frame = prepare_chunk(raw, fmt, markers, encoder)
     part = frame[columns].reset_index(drop=True)
     before = int(part.isna().to_numpy().sum())
-    filled = imp.transform_details(part, row_offset=int(raw.index[0])).X
-    filled = _canonical_output(filled, encoder)
+    details = imp.transform_details(part, row_offset=int(raw.index[0]))
+    filled = _canonical_output(details.X, encoder)
     result = frame.copy()
     for name in columns:
         result[name] = filled[name].to_numpy()
     after = int(filled.isna().to_numpy().sum())
-    return pd.DataFrame(result, columns=frame.columns), before, after
+    std = None
+    if spread:
+        if details.std is None:
+            raise ValueError(
+                "the spread over restarts needs an imputer with n_restarts >= 2 and "
+                "strategy='reverse'"
+            )
+        std = spread_table(frame, details.std.set_axis(frame.index))
+    return pd.DataFrame(result, columns=frame.columns), before, after, std
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -196,8 +224,8 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _part_name(i: int, fmt: str) -> str:
-    return f"part-{i:06d}.{'parquet' if fmt == 'parquet' else fmt}"
+def _part_name(i: int, fmt: str, kind: str = "part") -> str:
+    return f"{kind}-{i:06d}.{'parquet' if fmt == 'parquet' else fmt}"
 
 
 def _write_part(chunk: pd.DataFrame, path: Path, fmt: str, header: bool) -> None:
@@ -270,6 +298,7 @@ def impute_file(
     world_size: int = 1,
     barrier: Callable[[], None] | None = None,
     log: Callable[[str], None] | None = None,
+    std_dst: str | os.PathLike | None = None,
 ) -> dict:
     """Impute the table ``src`` chunk by chunk into ``dst`` with bounded memory.
 
@@ -293,6 +322,9 @@ def impute_file(
         same ``checkpoint_dir`` (a shared filesystem across nodes).
     log : callable, optional
         Progress messages.
+    std_dst : path, optional
+        Also write the per-cell spread over the imputer's restarts here
+        (:func:`spread_table`; needs ``imp.n_restarts >= 2``), same layout as ``dst``.
 
     Returns
     -------
@@ -318,10 +350,17 @@ def impute_file(
         raise ValueError("chunked imputation needs an imputer fitted on a table (DataFrame)")
     src, dst = Path(src), Path(dst)
     fmt_in, fmt_out = table_format(src), table_format(dst)
-    if "".join(dst.suffixes).lower().endswith((".gz", ".bz2", ".zip", ".xz", ".zst")):
-        raise ValueError(f"chunked output cannot be compressed: write {dst.stem} instead")
-    if not dst.parent.exists():
-        raise FileNotFoundError(f"the folder {dst.parent} does not exist")
+    outputs = [dst] if std_dst is None else [dst, Path(std_dst)]
+    for path in outputs:
+        if "".join(path.suffixes).lower().endswith((".gz", ".bz2", ".zip", ".xz", ".zst")):
+            raise ValueError(f"chunked output cannot be compressed: write {path.stem} instead")
+        if not path.parent.exists():
+            raise FileNotFoundError(f"the folder {path.parent} does not exist")
+    fmt_std = None if std_dst is None else table_format(std_dst)
+    if fmt_std is not None and int(imp.n_restarts) < 2:
+        raise ValueError(
+            f"the spread over restarts needs n_restarts >= 2; this imputer has {imp.n_restarts}"
+        )
     say = log or (lambda msg: None)
     temporary = checkpoint_dir is None
     if temporary:
@@ -341,6 +380,8 @@ def impute_file(
         "markers": _markers_json(markers),
         "output_format": fmt_out,
     }  # not the number of processes: a job may resume on more or fewer ranks
+    if fmt_std is not None:
+        job["std_output_format"] = fmt_std
     if rank == 0:
         _check_manifest(folder, job)
     if barrier is not None:
@@ -359,7 +400,10 @@ def impute_file(
             if part.is_file():
                 stats["chunks_skipped"] += 1
                 continue
-            filled, before, after = impute_chunk(imp, raw, fmt_in, markers)
+            spread = fmt_std is not None
+            filled, before, after, std = impute_chunk(imp, raw, fmt_in, markers, spread=spread)
+            if spread:  # before the table's part, whose existence marks the chunk done
+                _write_part(std, folder / _part_name(i, fmt_std, "std"), fmt_std, header=i == 0)
             _write_part(filled, part, fmt_out, header=i == 0)
             stats["rows"] += len(raw)
             stats["chunks"] += 1
@@ -377,6 +421,10 @@ def impute_file(
                 raise RuntimeError(f"parts missing after every rank finished: {lost[:5]}")
             _merge(parts, dst, fmt_out)
             say(f"merged {n_chunks} parts into {dst}")
+            if fmt_std is not None:
+                std_parts = [folder / _part_name(i, fmt_std, "std") for i in range(n_chunks)]
+                _merge(std_parts, Path(std_dst), fmt_std)
+                say(f"merged {n_chunks} spread parts into {std_dst}")
         if temporary and barrier is not None:
             barrier()  # nobody still reads the parts
     finally:

@@ -30,6 +30,17 @@ class TrainConfig:
     #: Fraction of the observed entries hidden from the input (and still scored) in each
     #: batch: denoising training that teaches the AE to fill gaps. 0 trains a plain AE.
     mask_fraction: float = 0.0
+    #: ``"none"``: inputs as given (plus ``mask_fraction``). ``"mixed"``: every row hides a
+    #: random part of itself, set to 0 at the input and scored at the output: either each
+    #: entry with a rate drawn from U(0, 0.8), or one contiguous run of up to half the
+    #: features (a band of rows in a flattened image). Missing entries are 0 at the input.
+    masking: str = "none"
+    #: With ``masking="mixed"``: the share of batches whose hidden entries are first filled
+    #: by the network's own (detached) output, so it learns to refine imperfect fills --
+    #: the inputs the reverse loop visits -- not only to fill blanks.
+    self_condition: float = 0.0
+    #: (height, width) of image rows: "mixed" then also hides rectangles.
+    image_shape: tuple[int, int] | None = None
     seed: int = 0
 
 
@@ -40,17 +51,69 @@ class TrainHistory:
     loss: list[float] = field(default_factory=list)
 
 
-def default_train_config(n_samples: int, seed: int = 0) -> TrainConfig:
+def default_train_config(n_samples: int, seed: int = 0, masked: bool = False) -> TrainConfig:
     """Batch size and epochs sized from the number of samples.
 
-    Aims at about 5,000 optimiser updates: enough for MNIST-sized data (60,000 rows: 256 per
-    batch, 22 epochs) and for a few hundred table rows (small batches, more epochs), capped
-    so small data does not train for hours.
+    Aims at about 5,000 optimiser updates for a plain autoencoder: enough for MNIST-sized
+    data (60,000 rows: 256 per batch, 22 epochs) and for a few hundred table rows (small
+    batches, more epochs), capped so small data does not train for hours. Training with
+    masking (``masked``) sees a new mask every time and keeps improving for longer: about
+    10,000 updates (43 epochs on MNIST; 40 beat 30 on validation digits).
     """
     batch = int(min(256, max(16, 2 ** math.floor(math.log2(max(n_samples // 16, 1))))))
     updates_per_epoch = math.ceil(n_samples / batch)
-    epochs = int(min(500, max(10, math.ceil(5000 / updates_per_epoch))))
+    target = 10_000 if masked else 5_000
+    epochs = int(min(500, max(10, math.ceil(target / updates_per_epoch))))
     return TrainConfig(epochs=epochs, batch_size=batch, seed=seed)
+
+
+MASKINGS = ("none", "mixed")
+
+#: Largest MCAR rate and longest contiguous run (as a share of the features) of "mixed".
+_MAX_RATE = 0.8
+_MAX_RUN = 0.5
+#: Largest share of an image a rectangle of "mixed" hides.
+_RECT_AREA = 0.6
+
+
+def mixed_masks(
+    n: int, d: int, gen: torch.Generator, image_shape: tuple[int, int] | None = None
+) -> torch.Tensor:
+    """Training masks of ``masking="mixed"`` (n, d), True = hidden; drawn from ``gen``.
+
+    Half the rows hide each entry independently at a per-row rate from U(0, 0.8); the other
+    half hide one contiguous run of 1 to d/2 features at a random position. With
+    ``image_shape`` (H, W), H * W = d, a third of the rows hide a rectangle instead (sides
+    uniform in 1..H and 1..W, at most 60% of the image, anywhere in it): holes an image
+    really has, which a run of the flattened pixels (a band of rows) does not cover.
+
+    Examples
+    --------
+    >>> m = mixed_masks(1000, 50, torch.Generator().manual_seed(0))
+    >>> m.shape, 0.2 < m.float().mean().item() < 0.4
+    (torch.Size([1000, 50]), True)
+    """
+    rate = torch.rand(n, 1, generator=gen) * _MAX_RATE
+    scattered = torch.rand(n, d, generator=gen) < rate
+    length = 1 + (torch.rand(n, 1, generator=gen) * (_MAX_RUN * d)).long().clamp_max(d - 1)
+    start = (torch.rand(n, 1, generator=gen) * (d - length + 1)).long()
+    j = torch.arange(d)[None]
+    run = (j >= start) & (j < start + length)
+    use_run = torch.rand(n, 1, generator=gen) < 0.5
+    masks = torch.where(use_run, run, scattered)
+    if image_shape is None:
+        return masks
+    h_img, w_img = image_shape
+    h = torch.randint(1, h_img + 1, (n, 1, 1), generator=gen)
+    w = torch.randint(1, w_img + 1, (n, 1, 1), generator=gen)
+    w = torch.minimum(w, (_RECT_AREA * h_img * w_img / h).long().clamp_min(1))
+    top = (torch.rand(n, 1, 1, generator=gen) * (h_img - h + 1)).long()
+    left = (torch.rand(n, 1, 1, generator=gen) * (w_img - w + 1)).long()
+    r = torch.arange(h_img)[None, :, None]
+    c = torch.arange(w_img)[None, None, :]
+    rect = (r >= top) & (r < top + h) & (c >= left) & (c < left + w)
+    use_rect = torch.rand(n, 1, generator=gen) < 1 / 3
+    return torch.where(use_rect, rect.reshape(n, d), masks)
 
 
 def train_autoencoder(
@@ -66,12 +129,26 @@ def train_autoencoder(
     Missing entries are replaced by ``fill`` (D,) (column means) at the input and carry no
     loss. With ``cfg.mask_fraction > 0`` a random share of the observed entries is also
     replaced by ``fill`` at the input but still scored, so the network learns to fill gaps.
+    With ``cfg.masking="mixed"`` missing and hidden entries are 0 at the input instead
+    (:func:`mixed_masks`), optionally with self-conditioning (``cfg.self_condition``).
     ``x`` and ``module`` must be on the same device. Shuffling and masking draw from a
     generator seeded with ``cfg.seed``.
     """
+    if cfg.masking not in MASKINGS:
+        raise ValueError(f"unknown masking {cfg.masking!r}; expected one of {MASKINGS}")
+    if not 0.0 <= cfg.self_condition <= 1.0:
+        raise ValueError(f"self_condition must be in [0, 1], got {cfg.self_condition}")
+    if cfg.image_shape is not None and math.prod(cfg.image_shape) != x.shape[1]:
+        raise ValueError(
+            f"image_shape {tuple(cfg.image_shape)} has {math.prod(cfg.image_shape)} pixels, "
+            f"but the data have {x.shape[1]} features"
+        )
     device = x.device
-    n = x.shape[0]
+    n, d = x.shape
     observed = ~torch.isnan(x)
+    mixed = cfg.masking == "mixed"
+    if mixed:
+        fill = torch.zeros_like(fill)
     x_filled = torch.where(observed, x, fill)
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
     opt = torch.optim.Adam(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -86,7 +163,13 @@ def train_autoencoder(
             target = x_filled[idx]
             obs = observed[idx]
             inp = target
-            if cfg.mask_fraction > 0:
+            if mixed:
+                hide = mixed_masks(len(idx), d, gen, cfg.image_shape).to(device)
+                inp = torch.where(hide, 0.0, target)
+                if cfg.self_condition > 0 and torch.rand((), generator=gen) < cfg.self_condition:
+                    with torch.no_grad():
+                        inp = torch.where(hide | ~obs, module(inp), target)
+            elif cfg.mask_fraction > 0:
                 hide = torch.rand(target.shape, generator=gen).to(device) < cfg.mask_fraction
                 inp = torch.where(hide, fill, target)
             out = module(inp)

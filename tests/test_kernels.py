@@ -56,7 +56,9 @@ def _code(name: str) -> int:
 
 
 def _dropout(rows: torch.Tensor, seed: int, step: int, p: float) -> launch.Dropout:
-    return launch.Dropout.make(rows.to(DEVICE), seed, step, reference.dropout_threshold(p), p)
+    return launch.Dropout.make(
+        rows.to(DEVICE), seed, step, reference.dropout_threshold(p), 1.0 / (1.0 - p)
+    )
 
 
 # ---------------------------------------------------------------------------- the hash
@@ -387,6 +389,15 @@ STEP_CASES = {
         "leaky_relu",
         "tanh",
         ReverseConfig(dropout=0.3, sphere_weight=0.1, radius=2.0),
+        True,
+    ),
+    # The imputer's default loop: hiding dropout (no 1 / (1 - p) rescale), full weight on
+    # the missing entries, clamped to the data range.
+    "relu-hide-clamp": (
+        "relu",
+        "identity",
+        "sigmoid",
+        ReverseConfig(dropout=0.3, dropout_rescale=False, missing_weight=1.0, seed=3),
         True,
     ),
 }

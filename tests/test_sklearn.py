@@ -36,6 +36,7 @@ TINY = {
 ESTIMATORS = [
     ReverseImputer(**TINY),
     ReverseImputer(strategy="direct", **TINY),
+    ReverseImputer(n_restarts=2, combine="lowest_loss", **TINY),
     StatisticImputer(),
     StatisticImputer(strategy="median"),
     StatisticImputer(strategy="most_frequent"),

@@ -83,17 +83,19 @@ class Dropout:
     seed_hi: int
     step: int
     threshold: int  # revml.reference.dropout_threshold(p)
-    keep_scale: float  # 1 / (1 - p)
+    keep_scale: float  # revml.reference.dropout_scale: 1 / (1 - p), or 1 (hiding)
 
     @classmethod
-    def make(cls, rows: torch.Tensor, seed: int, step: int, threshold: int, p: float) -> Dropout:
+    def make(
+        cls, rows: torch.Tensor, seed: int, step: int, threshold: int, keep_scale: float
+    ) -> Dropout:
         return cls(
             rows,
             _as_int32_bits(seed),
             _as_int32_bits(seed >> 32),
             _as_int32_bits(step),
             threshold,
-            1.0 / (1.0 - p),
+            float(keep_scale),
         )
 
     def args(self) -> tuple:

@@ -36,7 +36,13 @@ from revml.ops.launch import (
     output_loss,
 )
 from revml.ops.plan import ACTIVATION_NAMES, StepPlan, step_plan
-from revml.reference import SPHERE_EPS, ReverseConfig, dropout_threshold, reference_step
+from revml.reference import (
+    SPHERE_EPS,
+    ReverseConfig,
+    dropout_scale,
+    dropout_threshold,
+    reference_step,
+)
 
 __all__ = ["launch_step", "reverse_step", "triton_step"]
 
@@ -67,6 +73,7 @@ def launch_step(
     beta2: float,
     eps: float,
     dropout: float,
+    dropout_scale: float,
     missing_weight: float,
     sphere_weight: float,
     radius: float,
@@ -87,7 +94,7 @@ def launch_step(
     n_features = x.shape[1]
     drop = None
     if dropout > 0:
-        drop = Dropout.make(rows, seed, step, dropout_threshold(dropout), dropout)
+        drop = Dropout.make(rows, seed, step, dropout_threshold(dropout), dropout_scale)
     with_sphere = sphere_weight != 0
 
     # Forward. saved[l] is what layer l's activation derivative reads: its int8 mask
@@ -210,6 +217,7 @@ def _reverse_step_cpu(
     beta2,
     eps,
     dropout,
+    dropout_scale,
     missing_weight,
     sphere_weight,
     radius,
@@ -237,6 +245,7 @@ def _reverse_step_cpu(
             beta2,
             eps,
             dropout,
+            dropout_scale,
             missing_weight,
             sphere_weight,
             radius,
@@ -256,6 +265,7 @@ def _reverse_step_cpu(
         beta2=beta2,
         eps=eps,
         dropout=dropout,
+        dropout_rescale=dropout_scale != 1.0,
         missing_weight=missing_weight,
         sphere_weight=sphere_weight,
         radius=radius,
@@ -328,6 +338,7 @@ def run_plan(
         float(cfg.beta2),
         float(cfg.eps),
         float(cfg.dropout),
+        dropout_scale(cfg),
         float(cfg.missing_weight),
         float(cfg.sphere_weight),
         float(cfg.radius),
