@@ -249,8 +249,6 @@ def _check_restarts(args: argparse.Namespace) -> None:
         )
     if args.restarts is not None and args.restarts < 2:
         raise ValueError(f"--std-out needs --restarts K with K >= 2, got {args.restarts}")
-    if args.restarts is None and not args.model:
-        raise ValueError("--std-out needs --restarts K with K >= 2 (the spread over K restarts)")
 
 
 def _set_restarts(imp, args: argparse.Namespace) -> None:
@@ -509,7 +507,7 @@ def _add_model(p: argparse.ArgumentParser, strategy: bool = True) -> None:
         help="autoencoder training epochs (default: sized from the data)",
     )
     p.add_argument(
-        "--n-steps", type=int, default=None, help="reverse-training steps per row (default: 200)"
+        "--n-steps", type=int, default=None, help="reverse-training steps per row (default: 75)"
     )
     p.add_argument(
         "--hidden",
@@ -592,7 +590,7 @@ def _add_table_commands(sub) -> None:
         metavar="K",
         help="run reverse training K times, from the plain start and K-1 perturbed ones, "
         "and write their combination: by default the mean of the K imputations (for a "
-        "category, the most probable one) (default: 1, or what the --model was saved with)",
+        "category, the most probable one) (default: 4, or what the --model was saved with)",
     )
     p.add_argument(
         "--std-out",

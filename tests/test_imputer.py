@@ -170,7 +170,7 @@ def test_pretrained_autoencoder_is_used_and_not_modified(table):
 def test_any_module_without_bottleneck_needs_sphere_weight_zero(table):
     _, _, x_nan = table
     net = torch.nn.Sequential(torch.nn.Linear(10, 3), torch.nn.ReLU(), torch.nn.Linear(3, 10))
-    imp = ReverseImputer(autoencoder=net, **FAST).fit(x_nan)
+    imp = ReverseImputer(autoencoder=net, sphere_weight=0.01, **FAST).fit(x_nan)
     with pytest.raises(ValueError, match="sphere_weight"):
         imp.transform(x_nan)
     out = imp.set_params(sphere_weight=0.0).transform(x_nan)

@@ -492,7 +492,6 @@ def test_cli_chunks_give_the_in_memory_spread(csv, tmp_path):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--std-out", "s.csv"], "--std-out needs --restarts K with K >= 2"),
         (["--restarts", "1", "--std-out", "s.csv"], "--std-out needs --restarts K with K >= 2"),
         (["--restarts", "0"], "--restarts must be >= 1"),
         (["--restarts", "3", "--strategy", "direct", "--std-out", "s.csv"], "--strategy direct"),
