@@ -92,3 +92,24 @@ def test_cli_reports_bad_data_dir(tmp_path, capsys):
         main(["mnist", "--data-dir", str(tmp_path), "--out", str(tmp_path / "o"), "--quiet"]) == 2
     )
     assert "no MNIST IDX files" in capsys.readouterr().err
+
+
+def test_seed_protocol_pins_every_loop_parameter():
+    """The seed's rows must not move when revml's defaults do: every parameter of the loop
+    is fixed in SEED_REVERSE_PARAMS (with fill, which the experiment sets beside it)."""
+    from revml.experiments.mnist import SEED_REVERSE_PARAMS
+
+    loop = {
+        "init",
+        "dropout",
+        "dropout_mode",
+        "n_steps",
+        "reverse_lr",
+        "missing_weight",
+        "sphere_weight",
+        "clean_pass",
+        "clean_samples",
+        "n_restarts",
+    }
+    assert loop <= set(SEED_REVERSE_PARAMS)
+    assert SEED_REVERSE_PARAMS["sphere_weight"] > 0 and SEED_REVERSE_PARAMS["n_restarts"] == 1

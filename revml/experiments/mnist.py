@@ -42,6 +42,7 @@ SEED_REVERSE_PARAMS = {
     "n_steps": 300,
     "reverse_lr": 0.02,
     "missing_weight": 1.0,
+    "sphere_weight": 0.01,
     "dropout_mode": "scale",
     "clean_pass": True,
     "clean_samples": 1,
