@@ -22,7 +22,7 @@ pytest.importorskip("triton", reason="the Triton kernels need the triton package
 from revml.model import MLPAutoencoder
 from revml.ops.plan import step_plan
 from revml.ops.reverse_step import launch_step, reverse_step, run_plan
-from revml.reference import ReverseConfig, reference_step
+from revml.reference import ReverseConfig, dropout_scale, reference_step
 
 pytestmark = pytest.mark.kernels
 
@@ -57,6 +57,7 @@ def _op_args(plan, x, miss, m, v, rows, step=2):
         CFG.beta2,
         CFG.eps,
         CFG.dropout,
+        dropout_scale(CFG),
         CFG.missing_weight,
         CFG.sphere_weight,
         CFG.radius,
@@ -134,6 +135,7 @@ def check_kernels_are_captured():
             0.999,
             1e-8,
             0.2,
+            1.0 / (1.0 - 0.2),
             1.0,
             0.1,
             1.0,
