@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401 - registers it
@@ -459,8 +460,6 @@ def nearest_neighbour_fill(
     >>> nearest_neighbour_fill(refs, np.array([[0.95, np.nan]]), n_neighbors=2)
     array([[0.95, 1.1 ]])
     """
-    import torch
-
     ref = torch.as_tensor(np.asarray(references, dtype=np.float64))
     x = np.array(X, dtype=np.float64, copy=True)
     if ref.ndim != 2 or x.ndim != 2 or ref.shape[1] != x.shape[1]:

@@ -67,13 +67,11 @@ def initial_values(
         if medians is None:
             raise ValueError("init='median' needs the column medians")
         return torch.where(miss, medians.to(x.dtype), x)
-    filled = torch.where(miss, means.to(x.dtype), x)
     if init == "mean":
-        return filled
+        return torch.where(miss, means.to(x.dtype), x)
     if init == "direct":
-        if direct_fill is not None:
-            filled = torch.where(miss, direct_fill.to(x.dtype), x)
-        return clean_pass(module, filled, miss)
+        fill = means if direct_fill is None else direct_fill
+        return clean_pass(module, torch.where(miss, fill.to(x.dtype), x), miss)
     raise ValueError(f"unknown init {init!r}; expected one of {INITS}")
 
 
