@@ -130,3 +130,57 @@ def test_nearest_neighbour_fill_equals_knn_imputer():
         nearest_neighbour_fill(np.where(refs > 0.99, np.nan, refs), x)
     with pytest.raises(ValueError, match="n_neighbors"):
         nearest_neighbour_fill(refs, x, 0)
+
+
+def _table_with_gaps(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, 2))
+    X = np.c_[z, z @ rng.normal(size=(2, 3))] * [1, 10, 100, 0.1, 5] + [0, 50, -7, 3, 1]
+    missing = X.copy()
+    missing[rng.random(X.shape) < 0.2] = np.nan
+    return missing
+
+
+def test_center_scaling_puts_the_column_means_at_zero():
+    missing = _table_with_gaps()
+    imp = ReverseImputer(scaling="center", **FAST).fit(missing)
+    np.testing.assert_allclose(imp.data_min_, np.nanmean(missing, axis=0), rtol=1e-12)
+    span = np.nanmax(missing, axis=0) - np.nanmin(missing, axis=0)
+    np.testing.assert_allclose(imp.data_range_, span, rtol=1e-12)
+    np.testing.assert_allclose(imp.fill_values_, 0.0, atol=1e-6)  # a hidden 0 is the mean (float32)
+    assert (imp.clip_min_ < 0).all() and (imp.clip_max_ > 0).all()
+    assert np.allclose(imp.clip_max_ - imp.clip_min_, 1.0)
+    out = imp.transform(missing)
+    seen = ~np.isnan(missing)
+    assert np.array_equal(out[seen], missing[seen])
+    lo, hi = np.nanmin(missing, axis=0), np.nanmax(missing, axis=0)
+    assert ((out >= lo - 1e-6 * span) & (out <= hi + 1e-6 * span)).all()
+    # The same network sees the same numbers whatever the offset of the input.
+    shifted = ReverseImputer(scaling="center", **FAST).fit(missing + 1000.0)
+    np.testing.assert_allclose(shifted.transform(missing + 1000.0) - 1000.0, out, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("params", "unit", "expected"),
+    [
+        ({}, False, "center"),  # masked training on a table
+        ({}, True, "center"),  # also when the table is already in [0, 1] (a DataFrame)
+        ({"image_shape": (1, 5)}, True, "none"),  # images: 0 is the blank background
+        ({"image_shape": (1, 5)}, False, "minmax"),
+        ({"masking": "none"}, False, "minmax"),  # the plain autoencoder, as before
+        ({"masking": "none"}, True, "none"),
+        ({"scaling": "minmax"}, True, "minmax"),
+    ],
+)
+def test_auto_scaling_centres_tables_for_a_masked_autoencoder(params, unit, expected):
+    missing = _table_with_gaps()
+    if unit:
+        lo, hi = np.nanmin(missing, axis=0), np.nanmax(missing, axis=0)
+        missing = (missing - lo) / (hi - lo)
+    imp = ReverseImputer(**{**FAST, **params}).fit(missing)
+    offsets = {
+        "center": np.nanmean(missing, axis=0),
+        "minmax": np.nanmin(missing, axis=0),
+        "none": np.zeros(missing.shape[1]),
+    }
+    np.testing.assert_allclose(imp.data_min_, offsets[expected], rtol=1e-12, atol=1e-15)
