@@ -350,8 +350,9 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         ``"auto"``: ``"center"`` for an autoencoder this imputer trains with masking on
         rows that are not images (no ``image_shape``); otherwise ``"minmax"``, unless every
         observed value already lies in [0, 1], which is used as is (images, where 0 is the
-        blank background). Centring cut the masked autoencoder's error on the tables of
-        ``benchmarks/comparison_table.py`` by 5 to 13% (validation masks; README).
+        blank background). Centring cut the reverse loop's error on the tables of
+        ``benchmarks/comparison_table.py`` by 3 to 10% (validation masks,
+        ``benchmarks/sweep_scaling.py``).
     backend : {"auto", "reference", "compile", "triton"}
         Execution path of the reverse loop (see :mod:`revml.backends`).
     batch_size : int, optional
