@@ -191,6 +191,17 @@ def markdown(image: list[dict], tables: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def write_result(out: str, benchmark: str, args, t0: float, **fields) -> None:
+    """Write a benchmark's JSON: its name, the environment (device, versions, git revision),
+    its arguments, ``fields`` and the seconds since ``t0``."""
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    result = {"benchmark": benchmark, "environment": environment(), "args": vars(args)}
+    result.update(fields, total_seconds=time.perf_counter() - t0)
+    path.write_text(json.dumps(result, indent=2))
+    print(f"wrote {path} ({result['total_seconds']:.0f} s)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-dir", default=None)
@@ -211,20 +222,16 @@ def main() -> None:
     tables = [] if args.skip_tables else table_rows(args, log)
     table = markdown(image, tables)
     print(table)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    result = {
-        "benchmark": "comparison_table",
-        "environment": environment(),
-        "args": vars(args),
-        "fit_seconds": fits,
-        "images": image,
-        "tables": tables,
-        "markdown": table,
-        "total_seconds": time.perf_counter() - t0,
-    }
-    out.write_text(json.dumps(result, indent=2))
-    print(f"wrote {out} ({result['total_seconds']:.0f} s)")
+    write_result(
+        args.out,
+        "comparison_table",
+        args,
+        t0,
+        fit_seconds=fits,
+        images=image,
+        tables=tables,
+        markdown=table,
+    )
 
 
 if __name__ == "__main__":

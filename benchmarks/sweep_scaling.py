@@ -22,22 +22,18 @@ Writes benchmarks/results/sweep_scaling.json and prints a table.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
+from comparison_table import TABLES, write_result  # the same tables, the same JSON
 
 from revml import ReverseImputer, masks
 from revml.datasets import load_mnist
 from revml.evaluate import compare
-from revml.experiments.mnist import environment
 from revml.metrics import image_scores
 
-TABLES = {"breast_cancer": load_breast_cancer, "wine": load_wine, "diabetes": load_diabetes}
 SEEDS = (1, 2)
 BASELINES = ["mean", "knn", "iterative"]
 #: name -> ReverseImputer parameters changed from the defaults.
@@ -143,20 +139,16 @@ def main() -> None:
     images = mnist_runs(args.data_dir, log) if args.mnist else []
     table = markdown(tables, images)
     print(table)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    result = {
-        "benchmark": "sweep_scaling",
-        "environment": environment(),
-        "args": vars(args),
-        "mask_seeds": list(SEEDS),
-        "tables": tables,
-        "images": images,
-        "markdown": table,
-        "total_seconds": time.perf_counter() - t0,
-    }
-    out.write_text(json.dumps(result, indent=2))
-    print(f"wrote {out} ({result['total_seconds']:.0f} s)")
+    write_result(
+        args.out,
+        "sweep_scaling",
+        args,
+        t0,
+        mask_seeds=list(SEEDS),
+        tables=tables,
+        images=images,
+        markdown=table,
+    )
 
 
 if __name__ == "__main__":

@@ -635,7 +635,8 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         col_min = torch.where(empty, 0.0, col_min)
         col_max = torch.where(empty, 1.0, col_max)
         in_unit = bool((col_min >= 0).all() and (col_max <= 1).all())
-        mode = self._scaling_mode(in_unit)
+        masked = self.autoencoder is None and self.masking != "none"
+        mode = self._scaling_mode(in_unit, masked)
         if mode == "none":
             lo = torch.zeros(d, dtype=torch.float64)
             span = torch.ones(d, dtype=torch.float64)
@@ -676,7 +677,6 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             self.history_ = []
             self.masked_ = False
             return
-        masked = self.autoencoder is None and self.masking != "none"
         if self.autoencoder is not None:
             module = copy.deepcopy(self.autoencoder).to(device)
             self.history_ = []
@@ -757,11 +757,11 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             )
         return shape
 
-    def _scaling_mode(self, in_unit: bool) -> str:
-        """``scaling`` with ``"auto"`` resolved (see the class docstring)."""
+    def _scaling_mode(self, in_unit: bool, masked: bool) -> str:
+        """``scaling`` with ``"auto"`` resolved (see the class docstring); ``masked``: this
+        imputer trains its autoencoder with masking."""
         if self.scaling != "auto":
             return self.scaling
-        masked = self.autoencoder is None and self.masking != "none"
         if masked and self.image_shape is None:
             return "center"
         return "none" if in_unit else "minmax"
