@@ -44,7 +44,7 @@ from revml.metrics import image_scores
 
 DAMAGES = ("rows", "mcar50", "center", "left")
 TABLES = {"breast_cancer": load_breast_cancer, "wine": load_wine, "diabetes": load_diabetes}
-TABLE_METHODS = ["mean", "knn", "iterative", "direct_ae", "reverse"]
+TABLE_METHODS = ["mean", "knn", "iterative", "gaussian", "direct_ae", "reverse"]
 
 
 def damage_mask(kind: str, n: int, seed: int = 0) -> np.ndarray:

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from .model import MLPAutoencoder
+from .prior import GaussianPrior
 from .tabular import TabularEncoder, is_nan_like
 
 if TYPE_CHECKING:
@@ -105,7 +106,11 @@ _LEGACY_PARAMS = {
     "n_restarts": 1,
     "restart_noise": 0.1,
     "combine": "mean",
+    "prior_weight": 0.0,
 }
+
+#: Keys of the Gaussian prior's tensors in the weights file, beside the autoencoder's.
+_PRIOR_KEYS = ("prior.mean", "prior.precision")
 
 
 def _params_from_json(params: dict) -> dict:
@@ -138,6 +143,7 @@ def save_imputer(imp: ReverseImputer, path: str | os.PathLike) -> Path:
     }
     fitted["radius_"] = float(imp.radius_)
     fitted["masked_"] = bool(getattr(imp, "masked_", False))
+    fitted["prior_weight_"] = float(getattr(imp, "prior_weight_", 0.0))
     fitted["history_"] = [float(v) if np.isfinite(v) else None for v in imp.history_]
     fitted["n_features_in_"] = int(imp.n_features_in_)
     if hasattr(imp, "feature_names_in_"):
@@ -149,6 +155,10 @@ def save_imputer(imp: ReverseImputer, path: str | os.PathLike) -> Path:
     weights = {}
     if module is not None:
         weights = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    prior = getattr(imp, "prior_", None)
+    if prior is not None:
+        weights[_PRIOR_KEYS[0]] = prior.mean.detach().cpu().contiguous()
+        weights[_PRIOR_KEYS[1]] = prior.precision.detach().cpu().contiguous()
     from safetensors.torch import save as save_bytes
 
     blob = save_bytes(weights, metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION)})
@@ -246,6 +256,7 @@ def load_imputer(
             setattr(imp, name, np.asarray(entry["values"], dtype=np.dtype(entry["dtype"])))
         imp.radius_ = float(fitted["radius_"])
         imp.masked_ = bool(fitted.get("masked_", False))
+        imp.prior_weight_ = float(fitted.get("prior_weight_", 0.0))
         imp.history_ = [np.nan if v is None else float(v) for v in fitted["history_"]]
         imp.n_features_in_ = int(fitted["n_features_in_"])
         if "feature_names_in_" in fitted:
@@ -257,6 +268,15 @@ def load_imputer(
     except (KeyError, TypeError) as err:
         raise _fail(folder, f"{CONFIG_FILE} lacks or garbles an entry: {err!r}") from None
 
+    imp.prior_ = None
+    if all(key in state for key in _PRIOR_KEYS):
+        mean, precision = (state.pop(key).to(torch.float64) for key in _PRIOR_KEYS)
+        d = mean.shape[0] if mean.dim() == 1 else -1
+        if d < 0 or tuple(precision.shape) != (d, d):
+            raise _fail(folder, "the saved Gaussian prior has inconsistent shapes")
+        imp.prior_ = GaussianPrior(mean, precision)
+    if imp.prior_weight_ > 0 and imp.prior_ is None:
+        raise _fail(folder, f"prior_weight_={imp.prior_weight_} but {MODEL_FILE} holds no prior")
     if architecture is None:
         imp.autoencoder_ = None
     else:
@@ -275,4 +295,6 @@ def load_imputer(
     width = imp.encoder_.width if imp.encoder_ is not None else imp.n_features_in_
     if any(len(getattr(imp, name)) != width for name in _ARRAYS):
         raise _fail(folder, "fitted arrays do not match the number of features")
+    if imp.prior_ is not None and imp.prior_.mean.shape[0] != width:
+        raise _fail(folder, "the saved Gaussian prior does not match the number of features")
     return imp

@@ -20,7 +20,8 @@ trainable parameters, through a frozen autoencoder ``decode(encode(.))``:
    with ``w_j = missing_weight`` on missing entries and 1 on observed ones, and
    ``||h|| = sqrt(sum h^2 + 1e-12)``. The target ``x`` is the current input, so the
    gradient also pulls the missing entries towards the reconstruction: the input should be
-   a fixed point of the autoencoder.
+   a fixed point of the autoencoder. With a Gaussian prior (``cfg.prior``,
+   :mod:`revml.prior`) the loss also has ``prior_weight / D * (x - mu)^T P (x - mu)``.
 4. Adam on the missing entries only (the formula of ``torch.optim.Adam``), then an
    optional clamp to the data range. Observed entries, and their Adam moments, are never
    written.
@@ -33,6 +34,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from .prior import GaussianPrior
 
 # Norm epsilon inside the sqrt of ||h||: keeps the sphere gradient finite at h = 0.
 SPHERE_EPS = 1e-12
@@ -182,6 +185,14 @@ class ReverseConfig:
     sphere_weight: float = 0.01
     radius: float = 1.0
     seed: int = 0
+    #: Weight of the Gaussian prior's energy in the loss (0: no prior term).
+    prior_weight: float = 0.0
+    prior: GaussianPrior | None = None
+
+
+def uses_prior(cfg: ReverseConfig) -> bool:
+    """Whether the loss has a prior term."""
+    return cfg.prior is not None and cfg.prior_weight != 0
 
 
 def dropout_scale(cfg: ReverseConfig) -> float:
@@ -228,6 +239,8 @@ def reverse_loss(
     if h is not None and cfg.sphere_weight:
         norm = torch.sqrt((h * h).sum(dim=1) + SPHERE_EPS)
         loss = loss + cfg.sphere_weight * ((norm - cfg.radius) / cfg.radius) ** 2
+    if uses_prior(cfg):
+        loss = loss + cfg.prior_weight * cfg.prior.energy(x) / x.shape[1]
     return loss
 
 
@@ -338,16 +351,25 @@ def clean_pass(
     With ``samples > 1`` (and ``cfg.dropout > 0``) the pass is averaged over ``samples``
     input-dropout masks, those of steps ``cfg.n_steps + 1 ...`` of the loop's counter-based
     hash: the same noise the loop optimised under, averaged out (Monte Carlo dropout).
+
+    With a prior in ``cfg``, the output counts as an observation of the missing entries
+    (weight 1) combined with the prior (weight ``cfg.prior_weight``): the missing entries
+    minimise ``||x_m - out_m||^2 + prior_weight * energy(x)``
+    (:meth:`revml.prior.GaussianPrior.combine`), the loss's two terms at the clean output.
     """
     if samples <= 1 or cfg is None or cfg.dropout <= 0:
-        return torch.where(miss, module(x), x)
-    if rows is None:
+        out = torch.where(miss, module(x), x)
+    elif rows is None:
         raise ValueError("a clean pass averaged over dropout masks needs the sample indices")
-    total = torch.zeros_like(x)
-    for k in range(samples):
-        keep = dropout_keep(cfg.seed, rows, cfg.n_steps + 1 + k, x.shape[1], cfg.dropout)
-        total = total + module(x * keep.to(x.dtype) * dropout_scale(cfg))
-    return torch.where(miss, total / samples, x)
+    else:
+        total = torch.zeros_like(x)
+        for k in range(samples):
+            keep = dropout_keep(cfg.seed, rows, cfg.n_steps + 1 + k, x.shape[1], cfg.dropout)
+            total = total + module(x * keep.to(x.dtype) * dropout_scale(cfg))
+        out = torch.where(miss, total / samples, x)
+    if cfg is not None and uses_prior(cfg):
+        out = cfg.prior.combine(out, x, miss, cfg.prior_weight)
+    return out
 
 
 def reverse_impute(

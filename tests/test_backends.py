@@ -85,6 +85,7 @@ def test_compile_matches_reference_through_the_imputer():
     imp = ReverseImputer(
         random_state=0, epochs=10, n_steps=30, dropout=0.2, batch_size=8, backend="reference"
     ).fit(x_nan)
+    assert imp.prior_ is not None  # the tables' default: the prior term is compiled too
     ref = imp.transform_details(x_nan)
     got = imp.set_params(backend="compile").transform_details(x_nan)
     assert got.backend == "compile"

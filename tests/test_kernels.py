@@ -37,6 +37,7 @@ from revml import reference
 from revml.model import MLPAutoencoder
 from revml.ops import launch, supports_triton, triton_step
 from revml.ops.plan import ACTIVATION_CODES, step_plan
+from revml.prior import GaussianPrior
 from revml.reference import ReverseConfig
 
 pytestmark = [pytest.mark.kernels, requires_kernel_device]
@@ -361,6 +362,14 @@ def _batch(seed: int, batch: int = 6, features: int = 37):
     return x, miss, rows
 
 
+def _prior(features: int) -> GaussianPrior:
+    """A Gaussian prior in fp32 with a well-spread precision (eigenvalues ~0.4 to ~100)."""
+    gen = generator("prior", features)
+    a = torch.randn(features, features, generator=gen) / features**0.5
+    precision = 5 * (a @ a.T) + 0.4 * torch.eye(features)
+    return GaussianPrior(0.5 + 0.1 * torch.randn(features, generator=gen), precision)
+
+
 # (hidden activation, code activation, output activation, config, clamp)
 STEP_CASES = {
     "relu-sphere": (
@@ -398,6 +407,22 @@ STEP_CASES = {
         "identity",
         "sigmoid",
         ReverseConfig(dropout=0.3, dropout_rescale=False, missing_weight=1.0, seed=3),
+        True,
+    ),
+    # The tables' loop: hiding dropout plus the Gaussian prior, whose gradient (one matrix
+    # product outside the kernels) joins the fused update through the direct term.
+    "relu-hide-prior": (
+        "relu",
+        "identity",
+        "identity",
+        ReverseConfig(
+            dropout=0.45,
+            dropout_rescale=False,
+            missing_weight=0.3,
+            seed=5,
+            prior_weight=0.03,
+            prior=_prior(37),
+        ),
         True,
     ),
 }

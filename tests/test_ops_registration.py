@@ -65,6 +65,9 @@ def _op_args(plan, x, miss, m, v, rows, step=2):
         None,
         None,
         "ieee",
+        0.03,  # a Gaussian prior: its (D,) mean and (D, D) precision travel as tensors
+        torch.full((x.shape[1],), 0.5),
+        torch.eye(x.shape[1]) * 2.0,
     )
 
 
@@ -143,6 +146,9 @@ def check_kernels_are_captured():
             lo,
             None,
             "ieee",
+            0.0,
+            None,
+            None,
         )
 
     graph = make_fx(step, tracing_mode="fake")(x, miss, m, v, rows, lo, plan.weights, plan.biases)

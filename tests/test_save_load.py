@@ -40,7 +40,7 @@ def saved(tmp_path_factory):
 
 
 def test_files_are_safetensors_and_json_only(saved):
-    _, folder, _ = saved
+    imp, folder, _ = saved
     assert sorted(p.name for p in folder.iterdir()) == [CONFIG_FILE, MODEL_FILE]
     config = json.loads((folder / CONFIG_FILE).read_text())
     assert config["format"] == "revml.ReverseImputer" and config["format_version"] == 1
@@ -48,7 +48,10 @@ def test_files_are_safetensors_and_json_only(saved):
     assert config["params"]["dropout"] == 0.1
     from safetensors.torch import load_file
 
-    assert set(load_file(folder / MODEL_FILE)) == {
+    tensors = set(load_file(folder / MODEL_FILE))
+    prior = {"prior.mean", "prior.precision"}
+    assert (prior <= tensors) == (imp.prior_ is not None)
+    assert tensors - prior == {
         "encoder.0.weight",
         "encoder.0.bias",
         "encoder.2.weight",

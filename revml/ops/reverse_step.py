@@ -36,12 +36,14 @@ from revml.ops.launch import (
     output_loss,
 )
 from revml.ops.plan import ACTIVATION_NAMES, StepPlan, step_plan
+from revml.prior import GaussianPrior
 from revml.reference import (
     SPHERE_EPS,
     ReverseConfig,
     dropout_scale,
     dropout_threshold,
     reference_step,
+    uses_prior,
 )
 
 __all__ = ["launch_step", "reverse_step", "triton_step"]
@@ -81,6 +83,9 @@ def launch_step(
     lo: torch.Tensor | None,
     hi: torch.Tensor | None,
     input_precision: str,
+    prior_weight: float,
+    prior_mean: torch.Tensor | None,
+    prior_precision: torch.Tensor | None,
 ) -> torch.Tensor:
     """All kernels of one step; updates ``x``, ``m``, ``v`` in place, returns the loss (B,).
 
@@ -88,7 +93,9 @@ def launch_step(
     its layers (:class:`revml.ops.plan.StepPlan`) and the config to its fields.
     ``x``, ``m``, ``v``: (B, D) fp32 contiguous; ``miss``: (B, D) bool contiguous;
     ``rows``: (B,) int64; ``lo``, ``hi``: (D,) fp32 or None. ``seed`` holds the seed's low
-    64 bits as a signed int64 (all the dropout hash reads).
+    64 bits as a signed int64 (all the dropout hash reads). ``prior_mean`` (D,) and
+    ``prior_precision`` (D, D), fp32, or None: the Gaussian prior, whose gradient (one
+    matrix product) joins the loss's direct term ``dr`` before the fused update.
     """
     n_layers = len(weights)
     n_features = x.shape[1]
@@ -147,6 +154,13 @@ def launch_step(
         )
         if at_code:
             sumsq = layer_sumsq
+    with_prior = prior_mean is not None and prior_precision is not None and prior_weight != 0
+    if with_prior:
+        # The kernel adds -dr to dL/dx: subtract the prior's gradient from dr.
+        z = x - prior_mean
+        zp = z @ prior_precision
+        dr = torch.addcmul(dr, zp, torch.full_like(zp, 2.0 * prior_weight / n_features), value=-1)
+        prior_energy = (zp * z).sum(dim=1)
     bias1 = 1.0 - beta1**step
     bias2 = 1.0 - beta2**step
     input_update(
@@ -172,6 +186,8 @@ def launch_step(
     if sumsq is not None:
         norm = torch.sqrt(sumsq + SPHERE_EPS)
         loss = loss + sphere_weight * ((norm - radius) / radius) ** 2
+    if with_prior:
+        loss = loss + prior_weight * prior_energy / n_features
     return loss
 
 
@@ -225,6 +241,9 @@ def _reverse_step_cpu(
     lo,
     hi,
     input_precision,
+    prior_weight,
+    prior_mean,
+    prior_precision,
 ):
     """The op on CPU tensors: the interpreted kernels, or else the reference maths."""
     if INTERPRETED:
@@ -253,6 +272,9 @@ def _reverse_step_cpu(
             lo,
             hi,
             input_precision,
+            prior_weight,
+            prior_mean,
+            prior_precision,
         )
     layers = [
         (w, b, make_activation(ACTIVATION_NAMES[a], s))
@@ -270,6 +292,8 @@ def _reverse_step_cpu(
         sphere_weight=sphere_weight,
         radius=radius,
         seed=seed,
+        prior_weight=prior_weight,
+        prior=None if prior_mean is None else GaussianPrior(prior_mean, prior_precision),
     )
     return reference_step(module, x, miss, m, v, rows, step, cfg, lo, hi)
 
@@ -307,6 +331,14 @@ def _bound(
     return bound.contiguous()
 
 
+def _prior_tensors(cfg: ReverseConfig, x: torch.Tensor) -> GaussianPrior | None:
+    """The config's prior as contiguous tensors of ``x``'s device and dtype, or None (a
+    no-op move for a prior already there, as :class:`revml.ReverseImputer` builds it)."""
+    if not uses_prior(cfg):
+        return None
+    return cfg.prior.to(x.device, x.dtype)
+
+
 def run_plan(
     plan: StepPlan,
     x: torch.Tensor,
@@ -321,6 +353,7 @@ def run_plan(
 ) -> torch.Tensor:
     """:func:`triton_step` on a prepared plan (no module lookup: the form to compile)."""
     seed = cfg.seed & 0xFFFFFFFFFFFFFFFF
+    prior = _prior_tensors(cfg, x)
     return reverse_step(
         x,
         miss,
@@ -346,6 +379,9 @@ def run_plan(
         lo,
         hi,
         _input_precision(x.device),
+        float(cfg.prior_weight) if prior is not None else 0.0,
+        None if prior is None else prior.mean,
+        None if prior is None else prior.precision,
     )
 
 
