@@ -169,9 +169,10 @@ def fit_gaussian(
     x = x.to(torch.float64)
     miss = ~observed
     counts = observed.sum(0)
+    empty = counts == 0
     mean = torch.where(observed, x, 0.0).sum(0) / counts.clamp_min(1)
     filled = torch.where(observed, x, mean)
-    cov = _covariance(filled, mean, None, n)
+    cov = _covariance(filled, mean, None, n, empty)
     partial = miss.any(dim=1)
     xp, mp = torch.where(miss, 0.0, x)[partial], miss[partial]
     for _ in range(iters if bool(partial.any()) else 0):
@@ -182,7 +183,7 @@ def fit_gaussian(
         filled = filled.clone()
         filled[partial] = torch.where(mp, mean + zm, xp)
         new_mean = filled.mean(0)
-        new_cov = _covariance(filled, new_mean, extra, n)
+        new_cov = _covariance(filled, new_mean, extra, n, empty)
         change = float((new_cov - cov).abs().max()) + float((new_mean - mean).abs().max())
         mean, cov = new_mean, new_cov
         if change <= TOLERANCE * float(torch.diagonal(cov).mean()):
@@ -190,12 +191,16 @@ def fit_gaussian(
     return GaussianPrior(mean, torch.linalg.inv(cov))
 
 
-def _covariance(filled, mean, extra, n) -> torch.Tensor:
+def _covariance(filled, mean, extra, n, empty) -> torch.Tensor:
+    """Scatter (plus EM's conditional covariance) over ``n``, with a relative ridge; a
+    feature never observed is independent of the rest with unit variance."""
     dev = filled - mean
     cov = dev.T @ dev
     if extra is not None:
         cov = cov + extra
     cov = cov / max(n, 1)
+    eye = torch.eye(cov.shape[0], dtype=cov.dtype, device=cov.device)
+    if bool(empty.any()):
+        cov = torch.where(empty[:, None] | empty[None, :], eye, cov)
     scale = float(torch.diagonal(cov).mean()) if cov.numel() else 1.0
-    ridge = RIDGE * (scale if scale > 0 else 1.0)
-    return cov + ridge * torch.eye(cov.shape[0], dtype=cov.dtype, device=cov.device)
+    return cov + RIDGE * (scale if scale > 0 else 1.0) * eye

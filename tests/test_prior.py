@@ -245,3 +245,14 @@ def test_gaussian_imputer_is_the_conditional_mean():
     ok = holes[:, 4] & ~holes[:, 0] & ~holes[:, 2]
     exact = 3 * x[ok, 0] - 3 * (x[ok, 2] + 50) / 100
     np.testing.assert_allclose(out[ok, 4], exact, atol=0.01 * np.ptp(x[:, 4]))
+
+
+def test_a_feature_never_observed_is_independent_with_unit_variance():
+    z = torch.randn(200, 3, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    observed = torch.rand(z.shape, generator=torch.Generator().manual_seed(8)) > 0.2
+    observed[:, 1] = False
+    prior = fit_gaussian(torch.where(observed, z, 0.0), observed)
+    cov = torch.linalg.inv(prior.precision)
+    assert float(prior.mean[1]) == 0.0
+    assert_close(cov[1], torch.eye(3, dtype=torch.float64)[1] * cov[1, 1], **F64, name="row")
+    assert 1.0 <= float(cov[1, 1]) < 1.01

@@ -159,7 +159,7 @@ def launch_step(
         # The kernel adds -dr to dL/dx: subtract the prior's gradient from dr.
         z = x - prior_mean
         zp = z @ prior_precision
-        dr = torch.addcmul(dr, zp, torch.full_like(zp, 2.0 * prior_weight / n_features), value=-1)
+        dr = dr - (2.0 * prior_weight / n_features) * zp
         prior_energy = (zp * z).sum(dim=1)
     bias1 = 1.0 - beta1**step
     bias2 = 1.0 - beta2**step
