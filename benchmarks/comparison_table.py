@@ -14,8 +14,9 @@ Images (MNIST, imputers fitted on the 60,000 training digits, scored on test dig
   (the seed's metric) beside them.
 
 Tables: scikit-learn's breast cancer, wine and diabetes data, 20% and 50% of cells MCAR,
-RMSE over hidden cells on min-max scaled values, for mean, kNN, iterative regression,
-revml's direct AE and revml's reverse training, all with their defaults.
+RMSE over hidden cells on min-max scaled values, for mean, kNN, iterative regression, a
+Gaussian fitted by EM (its conditional mean), revml's direct AE and revml's reverse
+training, all with their defaults.
 
 Prints the tables and writes ``benchmarks/results/comparison.json`` with the device,
 versions and git revision. On a 2-core CPU the full run takes about an hour; ``--n-test``

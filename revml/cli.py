@@ -609,7 +609,8 @@ def _add_table_commands(sub) -> None:
         "evaluate",
         help="compare every imputation method on a table",
         description="Hide a share of the observed cells, impute them with every method "
-        "(mean, median, most frequent, iterative regression, kNN, agglomerative clustering, "
+        "(mean, median, most frequent, iterative regression, kNN, Gaussian (EM), agglomerative "
+        "clustering, "
         "direct autoencoder, reverse training) and print RMSE/MAE (min-max scaled) and "
         "accuracy (categorical columns), overall and per column.",
     )

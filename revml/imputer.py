@@ -225,7 +225,9 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     The defaults were chosen on held-out training digits (``benchmarks/sweep_reverse.py``;
     results in the README): on MNIST they beat the direct pass of the same autoencoder,
-    nearest neighbours and the seed's loop on missing-pixel accuracy and RMSE.
+    nearest neighbours and the seed's loop on missing-pixel accuracy and RMSE. The tables'
+    settings (centred scaling, the Gaussian prior) were chosen on validation masks
+    (``benchmarks/sweep_scaling.py``, ``benchmarks/sweep_prior.py``).
 
     Input can be a numpy array, a torch tensor (returned as a tensor on its own device) or
     a pandas DataFrame, returned as a DataFrame with the same index, columns and order.
