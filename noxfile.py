@@ -60,8 +60,9 @@ def _pytest(session: nox.Session, *args: str, env: dict | None = None) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The reference path and everything else that is not slow or a kernel test."""
-    _pytest(session, "-m", "not slow and not kernels", "-q")
+    """The reference path and everything else that is not slow or a kernel test, plus the
+    examples in the package's docstrings."""
+    _pytest(session, "-m", "not slow and not kernels", "-q", "--doctest-modules", "tests", "revml")
 
 
 @nox.session

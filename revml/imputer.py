@@ -943,7 +943,10 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         >>> imp = ReverseImputer(random_state=0, epochs=3, n_steps=10).fit(X)
         >>> completed = imp.multiple_imputations(X, n_imputations=3)
         >>> len(completed), bool(np.array_equal(completed[0], imp.transform(X)))
-        (3, True)
+        (3, False)
+        >>> plain = imp.set_params(n_restarts=1).transform(X)  # restart 0 alone
+        >>> bool(np.array_equal(completed[0], plain))
+        True
         """
         check_is_fitted(self, "autoencoder_")
         self._check_choices()
