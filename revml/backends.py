@@ -24,6 +24,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from .errors import BackendUnavailableError
 from .reference import (
     ReverseConfig,
     adam_update,
@@ -92,7 +93,7 @@ def resolve_backend(
                 "backend='compile' or 'reference' for other modules"
             )
         if not triton_available(device):
-            raise RuntimeError(
+            raise BackendUnavailableError(
                 f"backend='triton' needs a CUDA device or TRITON_INTERPRET=1 (device is "
                 f"{device}); use backend='auto' to fall back to the fastest available path"
             )
@@ -117,8 +118,9 @@ def make_step_fn(
 class _CompiledStep:
     """``torch.compile`` of one full reverse step (forward, input gradient, Adam).
 
-    The step number and the dropout keys enter as tensors, so the graph compiles once per
-    batch shape, not once per step. The driver pads the last batch to the same shape.
+    Built for one module and one config, which the graph bakes in; the step number and
+    the dropout keys enter as tensors, so the graph compiles once per batch shape, not
+    once per step. The driver pads the last batch to the same shape.
     """
 
     def __init__(self, module: nn.Module, cfg: ReverseConfig, device: torch.device) -> None:
@@ -141,6 +143,11 @@ class _CompiledStep:
         return x_new, m_new, v_new, loss
 
     def __call__(self, module, x, miss, m, v, rows, step, cfg, lo=None, hi=None):
+        if module is not self.module or cfg is not self.cfg:
+            raise ValueError(
+                "this compiled step was built for another module or config: make a new one "
+                "with make_step_fn"
+            )
         if self._ckeys is None or self._ckeys.shape[0] != x.shape[1]:
             self._ckeys = column_keys(x.shape[1], x.device)
         rkeys = row_keys(cfg.seed, rows, step)

@@ -33,7 +33,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.cluster import AgglomerativeClustering
@@ -44,6 +43,7 @@ from sklearn.metrics.pairwise import nan_euclidean_distances
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
 
+from .containers import as_frame_of, check_2d, through_table
 from .imputer import ReverseImputer
 from .prior import fit_gaussian
 from .tabular import TabularEncoder, is_dataframe
@@ -129,25 +129,14 @@ class _TableImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "encoder_")
         enc = self.encoder_
-        if enc.is_frame_ and not is_dataframe(X):
-            arr = np.asarray(X)
-            if arr.ndim != 2:
-                raise ValueError(
-                    f"X must be 2-D, got shape {arr.shape}. Reshape your data: "
-                    "X.reshape(-1, 1) for a single feature, X.reshape(1, -1) for one sample"
-                )
+        if enc.is_frame_:  # a DataFrame, or an array read as the fitted columns
+            if not is_dataframe(X):
+                check_2d(np.asarray(X).shape, "X")
             validate_data(self, X, reset=False, skip_check_array=True)
-            frame = enc._as_frame(arr)
-            return enc.decode(frame, self._transform_encoded(enc.encode(frame))).to_numpy()
-        if enc.is_frame_:
-            validate_data(self, X, reset=False, skip_check_array=True)
-            return enc.decode(X, self._transform_encoded(enc.encode(X)))
-        if is_dataframe(X):
-            arr = self._validated_array(X, reset=False)
-            out = enc.decode(arr, self._transform_encoded(enc.encode(arr)))
-            return pd.DataFrame(out, index=X.index, columns=X.columns)
+            return through_table(enc, X, self._transform_encoded)
         arr = self._validated_array(X, reset=False)
-        return enc.decode(arr, self._transform_encoded(enc.encode(arr)))
+        out = enc.decode(arr, self._transform_encoded(enc.encode(arr)))
+        return as_frame_of(X, out) if is_dataframe(X) else out
 
 
 class StatisticImputer(_TableImputer):

@@ -5,12 +5,14 @@ DataFrame or a CSV/Parquet file and reports, per column, every value it would tr
 missing, how often it occurs and why:
 
 ``empty`` / ``whitespace``
-    Empty or whitespace-only strings.
+    Empty or whitespace-only strings (in a file, these are read as missing already, with
+    pandas' NA tokens, unless ``keep_default_na=False``: see :func:`revml.io.read_raw`).
 ``string``
     Common markers, matched case-insensitively after stripping: see
     :data:`STRING_MARKERS`.
 ``text_in_numeric``
-    Text in a column whose other values (at least 90%) are numbers.
+    Text in a column whose other values (at least 90%,
+    :data:`revml.tabular.NUMERIC_SHARE`) are numbers.
 ``number_in_text``
     A placeholder number (0, -1, -9, -99, 999...) in a column of text.
 ``sentinel``
@@ -47,7 +49,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .io import infer_types, read_raw, table_format
+from .errors import DataTypeError, UnknownColumnError
+from .io import default_na_counts, infer_types, mark_default_na, read_raw, table_format
+from .tabular import NUMERIC_SHARE
 
 #: Strings that mean "missing", compared after ``strip()`` and ``casefold()``.
 STRING_MARKERS = (
@@ -267,7 +271,7 @@ def _scan_column(
     )
     is_num = parsed.notna().to_numpy()
     numbers = None
-    if len(rest) and is_num.mean() >= 0.9:
+    if len(rest) and is_num.mean() >= NUMERIC_SHARE:
         numbers = parsed[is_num].to_numpy(dtype=np.float64)
         if "text_in_numeric" in enabled:
             for value, count in rest[~is_num].value_counts(sort=False).items():
@@ -315,6 +319,9 @@ class Detection:
     columns: list[ColumnReport]
     n_rows: int
     source: str | None = None
+    #: ``{column: {token: cells}}``: what reading the file set missing by default (pandas'
+    #: NA tokens, empty and blank cells; :func:`revml.io.read_raw`), counted in ``n_null``.
+    read_as_missing: dict[Hashable, dict[str, int]] = field(default_factory=dict)
 
     def __getitem__(self, name: Hashable) -> ColumnReport:
         for col in self.columns:
@@ -364,13 +371,20 @@ class Detection:
 
     # ------------------------------------------------------------------ output
     def to_dict(self) -> dict:
-        """JSON-ready: ``{"source", "n_rows", "columns": [...]}``."""
+        """JSON-ready: ``{"source", "n_rows", "columns": [...], "read_as_missing": [...]}``."""
         cols = []
         for c in self.columns:
             d = asdict(c)
             d["n_missing"] = c.n_missing
             cols.append(d)
-        return {"source": self.source, "n_rows": self.n_rows, "columns": cols}
+        # A list, not a mapping: column labels need not be strings.
+        read = [{"name": k, "values": dict(v)} for k, v in self.read_as_missing.items()]
+        return {
+            "source": self.source,
+            "n_rows": self.n_rows,
+            "columns": cols,
+            "read_as_missing": read,
+        }
 
     def to_json(self, path: str | os.PathLike | None = None) -> str:
         """The JSON text of :meth:`to_dict`; also written to ``path`` if given."""
@@ -401,7 +415,11 @@ class Detection:
                 )
                 for c in data["columns"]
             ]
-        except (KeyError, TypeError) as err:
+            read = {
+                r["name"]: {str(k): int(v) for k, v in r["values"].items()}
+                for r in data.get("read_as_missing", [])
+            }
+        except (KeyError, TypeError, AttributeError, ValueError) as err:
             raise ValueError(f"not a revml detection: missing or malformed entry {err}") from None
         for col in columns:
             for m in col.markers:
@@ -410,7 +428,7 @@ class Detection:
                         f"column {col.name!r}: marker value {m.value!r} must be a string or "
                         "a number"
                     )
-        return cls(columns, int(data.get("n_rows", 0)), data.get("source"))
+        return cls(columns, int(data.get("n_rows", 0)), data.get("source"), read)
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> Detection:
@@ -429,6 +447,17 @@ class Detection:
             f"Missing-value markers{where}: {self.n_rows} rows, {len(self.columns)} columns, "
             f"{len(flagged)} with markers"
         ]
+        if self.read_as_missing:
+            total = sum(sum(v.values()) for v in self.read_as_missing.values())
+            lines.append("")
+            lines.append(
+                f"Read as missing already: {total} cells (pandas' default NA tokens, empty or "
+                "blank; --no-default-na keeps them as data)"
+            )
+            width = max(len(str(name)) for name in self.read_as_missing)
+            for name, tokens in self.read_as_missing.items():
+                found = ", ".join(f"{_fmt(t)} x{n}" for t, n in tokens.items())
+                lines.append(f"    {name!s:<{width}}  {found}")
         clean = []
         for col in self.columns:
             if not col.markers:
@@ -481,7 +510,7 @@ def _per_column(data: pd.DataFrame, markers: Any) -> dict[Hashable, list]:
     if isinstance(markers, Detection):
         markers = markers.missing_values
     if isinstance(markers, str) or not isinstance(markers, Mapping | Iterable):
-        raise TypeError(
+        raise DataTypeError(
             "markers must be a Detection, a {column: [values]} mapping or a list of values"
         )
     if not isinstance(markers, Mapping):
@@ -489,7 +518,7 @@ def _per_column(data: pd.DataFrame, markers: Any) -> dict[Hashable, list]:
         return {name: values for name in data.columns}
     unknown = [name for name in markers if name not in data.columns]
     if unknown:
-        raise KeyError(f"markers name columns that are not in the data: {unknown}")
+        raise UnknownColumnError(f"markers name columns that are not in the data: {unknown}")
     return {name: list(values) for name, values in markers.items()}
 
 
@@ -550,14 +579,17 @@ def detect(
     markers: Iterable[str] = STRING_MARKERS,
     threshold: float = 5.0,
     kinds: Iterable[str] = KINDS,
+    keep_default_na: bool = True,
 ) -> Detection:
     """Scan a table for values that stand for "missing"; see the module docstring.
 
     Parameters
     ----------
     data : pandas.DataFrame or path
-        A DataFrame, or a CSV/TSV/Parquet file (CSV is read as text, so that every token,
-        "NA" and "" included, is seen as written).
+        A DataFrame, scanned as it is, or a CSV/TSV/Parquet file. A CSV/TSV file is read
+        as text, as :func:`revml.io.read_raw` reads it: cells pandas reads as missing (its
+        NA tokens, empty and blank cells) are missing already and listed in
+        :attr:`Detection.read_as_missing`; every other token is scanned as written.
     markers : iterable of str
         String markers, compared case-insensitively after stripping whitespace.
     threshold : float
@@ -565,6 +597,9 @@ def detect(
         extreme value counts as a marker.
     kinds : iterable of str
         Which kinds of markers to look for (default: all, see :data:`KINDS`).
+    keep_default_na : bool
+        For a CSV/TSV file: ``False`` keeps pandas' NA tokens and blank cells as data, to
+        be scanned like any other token (only empty fields are missing then).
 
     Returns
     -------
@@ -586,12 +621,18 @@ def detect(
     Missing-value markers: 200 rows, 2 columns, 2 with markers
     """
     source = None
+    read_as_missing: dict[Hashable, dict[str, int]] = {}
     if not isinstance(data, pd.DataFrame):
         source = str(data)
-        data = read_raw(data)
-        # An empty CSV field is missing as the file's writer meant it (revml.io reads it
-        # so): count it as missing already, not as a marker to decide on.
-        data = data.mask(data.eq(""), None) if table_format(source) != "parquet" else data
+        data = read_raw(data, keep_default_na=False)
+        if table_format(source) != "parquet":
+            if keep_default_na:
+                read_as_missing = default_na_counts(data)
+                data = mark_default_na(data)
+            else:
+                # An empty CSV field is missing as the file's writer meant it: count it as
+                # missing already, not as a marker to decide on.
+                data = data.mask(data.eq(""), None)
     if threshold <= 0:
         raise ValueError(f"threshold must be > 0, got {threshold}")
     enabled = set(kinds)
@@ -603,4 +644,4 @@ def detect(
         _scan_column(data.iloc[:, j], folded, float(threshold), enabled)
         for j in range(data.shape[1])
     ]
-    return Detection(columns, len(data), source)
+    return Detection(columns, len(data), source, read_as_missing)

@@ -120,6 +120,30 @@ def impute_distributed(imp: ReverseImputer, X: Any) -> Any:
     return torch.from_numpy(out) if is_tensor else out
 
 
+def broadcast_state(imp: ReverseImputer) -> None:
+    """Give every rank rank 0's whole fitted state (weights, scaling, prior, radius...),
+    each on its own device: a GPU fit is not bit-reproducible across processes."""
+    import copy
+
+    import torch.distributed as dist
+
+    here = imp.state_.device
+    mine = None
+    if dist.get_rank() == 0:
+        mine = copy.copy(imp.state_)
+        mine.autoencoder = (
+            None if mine.autoencoder is None else copy.deepcopy(mine.autoencoder).cpu()
+        )
+        mine.device, mine._device_prior = torch.device("cpu"), None
+    box = [mine]
+    dist.broadcast_object_list(box, src=0)
+    state = box[0]
+    if state.autoencoder is not None:
+        state.autoencoder = state.autoencoder.to(here)
+    state.device = here
+    imp.state_ = state
+
+
 class _ShardSampler:
     """``DistributedSampler``'s order without a Dataset: one seeded permutation per epoch,
     padded to a multiple of ``world_size`` by repeating its head, rank ``r`` taking every
@@ -140,72 +164,40 @@ class _ShardSampler:
 def fit_distributed(imp: ReverseImputer, X: Any) -> ReverseImputer:
     """Fit ``imp`` on ``X`` with the autoencoder trained by ``DistributedDataParallel``.
 
-    Every rank passes the whole ``X`` (the scaling, fill values and initial weights are
-    computed from it exactly as :meth:`ReverseImputer.fit` does); the training batches are
-    sharded across ranks deterministically, and each step averages the ranks' gradients.
-    Without an initialised process group this is ``imp.fit(X)``. With ``world_size`` ranks
-    an epoch takes ``1 / world_size`` of the steps, each on ``world_size`` batches; the
+    Every rank passes the whole ``X``: scaling, the architecture, the initial weights, the
+    training masks' generator and the prior are computed from it exactly as
+    :meth:`ReverseImputer.fit` does, by the same code. Only the training loop's sample
+    order (a shard of one seeded permutation per epoch) and its module (wrapped in DDP,
+    so each update averages the ranks' gradients) differ: the one loop,
+    :func:`revml.training.train_autoencoder`, takes them through its ``hook``. Without
+    an initialised process group this is ``imp.fit(X)``. With ``world_size`` ranks an
+    epoch takes ``1 / world_size`` of the updates, each on ``world_size`` batches; the
     model differs from a single-process fit (not bit-identical), and it is the same on
     every rank.
     """
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
-    from .training import default_train_config
+    from .fitting import seeds
+    from .training import TrainingHook
 
     if not dist.is_initialized() or dist.get_world_size() == 1:
         return imp.fit(X)
     rank, world = dist.get_rank(), dist.get_world_size()
-    epochs = imp.epochs
-    try:
-        # Scaling, fill values, architecture and initial weights, without training.
-        imp.set_params(epochs=0)
-        imp.fit(X)
-    finally:
-        imp.set_params(epochs=epochs)
-    module = imp.autoencoder_
-    if module is None:
-        return imp
-    x = torch.as_tensor(
-        imp.encoder_.encode(X) if imp.encoder_ is not None else np.asarray(X, dtype=np.float32),
-        dtype=torch.float32,
-    )
-    lo, span = torch.from_numpy(imp.data_min_), torch.from_numpy(imp.data_range_)
-    xs = ((x.double() - lo) / span).float()
-    n = xs.shape[0]
-    auto = default_train_config(n)
-    n_epochs = int(epochs) if epochs is not None else auto.epochs
-    batch = int(imp.train_batch_size or auto.batch_size)
-    device = imp.device_
-    observed = ~torch.isnan(xs)
-    fill = torch.from_numpy(imp.fill_values_).float()
-    xf = torch.where(observed, xs, fill).to(device)
-    observed = observed.to(device)
-    module.requires_grad_(True).train()
-    ddp = DistributedDataParallel(
-        module, device_ids=[device.index] if device.type == "cuda" else None
-    )
-    opt = torch.optim.Adam(ddp.parameters(), lr=float(imp.learning_rate))
-    seed = int(imp.random_state) if isinstance(imp.random_state, int) else 0
-    sampler = _ShardSampler(n, rank, world, seed)
-    history = []
-    for epoch in range(n_epochs):
-        idx_all = sampler.indices(epoch).to(device)
-        total = torch.zeros(2, dtype=torch.float64, device=device)
-        for start in range(0, len(idx_all), batch):
-            idx = idx_all[start : start + batch]
-            target, obs = xf[idx], observed[idx]
-            out = ddp(target)
-            n_obs = obs.sum().clamp_min(1)
-            loss = ((out - target) ** 2 * obs).sum() / n_obs
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += torch.stack([loss.detach().double() * n_obs, n_obs.double()])
+    sampler = _ShardSampler(len(X), rank, world, seeds(imp.random_state)[0])
+    where: dict[str, torch.device] = {}
+
+    def wrap(module: torch.nn.Module) -> torch.nn.Module:
+        device = next(module.parameters()).device
+        where["device"] = device
+        return DistributedDataParallel(
+            module, device_ids=[device.index] if device.type == "cuda" else None
+        )
+
+    def reduce(total: torch.Tensor) -> torch.Tensor:
+        # NCCL reduces GPU tensors only; gloo takes either.
+        total = total.to(where["device"])
         dist.all_reduce(total)
-        history.append(float(total[0] / total[1].clamp_min(1)))
-    module.eval().requires_grad_(False)
-    imp.autoencoder_ = module
-    imp.history_ = history
-    imp.radius_ = imp._code_radius(xs, ~torch.isnan(xs), fill, device)
-    return imp
+        return total.cpu()
+
+    return imp._fit(X, TrainingHook(wrap=wrap, order=sampler.indices, reduce=reduce))

@@ -1,11 +1,15 @@
-"""The user-facing estimator: :class:`ReverseImputer`."""
+"""The user-facing estimator: :class:`ReverseImputer`.
+
+It keeps scikit-learn's contract (parameters, ``fit``, ``transform``, save and load) and
+delegates: parameters are checked against :mod:`revml.params`, ``fit`` produces a
+:class:`~revml.state.FittedState` (:mod:`revml.fitting`), ``transform`` hands it to
+:mod:`revml.imputation`, containers go through :mod:`revml.containers` and files through
+:mod:`revml.persistence`.
+"""
 
 from __future__ import annotations
 
-import copy
 import numbers
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,199 +18,46 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-from .backends import BACKENDS
-from .model import MLPAutoencoder, default_architecture
-from .prior import GaussianPrior, fit_gaussian
-from .reference import ReverseConfig, split_autoencoder
-from .reverse import (
-    INITS,
-    auto_batch_size,
-    impute_direct,
-    impute_reverse,
-    initial_values,
-    reconstruct,
+from . import params as param_table
+from . import persistence
+from .containers import (
+    as_frame_of,
+    as_tensor,
+    check_2d,
+    numeric_array,
+    through_table,
+    write_missing,
 )
-from .tabular import TabularEncoder, array_missing_mask, is_dataframe, is_nan_like
-from .training import MASKINGS, TrainConfig, default_train_config, train_autoencoder
+from .errors import DataError, InvalidParameterError
+from .fitting import fit_state, seeds
+from .imputation import ImputationDetails, impute, reverse_config
+from .reference import ReverseConfig
+from .reverse import auto_batch_size, initial_values, reconstruct
+from .state import FittedState
+from .tabular import TabularEncoder, is_dataframe
+from .training import TrainingHook
 
-STRATEGIES = ("reverse", "direct")
-SCALINGS = ("auto", "minmax", "center", "none")
-FILLS = ("auto", "mean", "zeros")
-DROPOUT_MODES = ("auto", "hide", "scale")
-COMBINES = ("mean", "lowest_loss")
-#: ``prior_weight="auto"`` for tables (an autoencoder trained with masking, no
-#: ``image_shape``), chosen on validation masks (``benchmarks/sweep_prior.py``).
-PRIOR_WEIGHT_TABLES = 0.03
-#: ... for at most this many features (validated on 10 to 30; EM's cost grows as D**3).
-PRIOR_AUTO_MAX_FEATURES = 256
+__all__ = ["ImputationDetails", "ReverseImputer"]
 
 #: ``multiple_imputations``' default count when the imputer has no restarts of its own:
 #: the customary number of multiple imputations (Rubin's m = 5, mice's default).
 DEFAULT_IMPUTATIONS = 5
 
 
-@dataclass
-class ImputationDetails:
-    """What :meth:`ReverseImputer.transform_details` returns.
+def _fitted(name: str, doc: str) -> property:
+    """A fitted attribute read from ``state_`` (``AttributeError`` before ``fit``)."""
 
-    The last three fields are filled when restarts ran (``n_restarts >= 2``, reverse
-    strategy) and are ``None`` otherwise.
-    """
-
-    X: Any  #: imputed data, same container type as the input
-    X_before_clean: Any | None  #: reverse strategy: imputed values before the clean pass
-    #: reverse strategy: final per-row reverse loss (scaled units); with restarts, the
-    #: chosen restart's (``combine="lowest_loss"``) or the mean over restarts (``"mean"``)
-    loss: np.ndarray | None
-    backend: str | None  #: the execution path that ran
-    #: per-value spread over the restarts, as :meth:`ReverseImputer.transform` with
-    #: ``return_std=True`` returns it
-    std: Any | None = None
-    #: each restart's completed data, as :meth:`ReverseImputer.multiple_imputations`
-    imputations: list | None = None
-    #: (n_restarts, n_samples) final reverse loss of every restart (scaled units)
-    restart_loss: np.ndarray | None = None
-
-
-def _resolve_device(device: str | torch.device | None) -> torch.device:
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was requested but CUDA is not available")
-    return dev
-
-
-def _check_2d(shape: tuple, name: str) -> None:
-    if len(shape) != 2:
-        raise ValueError(
-            f"{name} must be 2-D (samples x features), got shape {tuple(shape)}. Reshape your "
-            "data: X.reshape(-1, 1) for a single feature, X.reshape(1, -1) for a single sample"
-        )
-
-
-def _numeric_array(X: Any, name: str = "X", missing_values: Any = np.nan) -> np.ndarray:
-    """``X`` as a float array (float dtypes kept, others float64) with NaN at missing entries.
-
-    Never modifies ``X``; copies only when it has to.
-    """
-    if sp.issparse(X):
-        raise TypeError(
-            f"sparse input is not supported: {name} is a {type(X).__name__}; missing entries "
-            "must be explicit NaN, so convert it with X.toarray()"
-        )
-    arr = np.asarray(X)
-    if arr.dtype.kind == "c":
-        raise ValueError(f"Complex data not supported: {name} has dtype {arr.dtype}")
-    if arr.dtype.kind in "OUS":
-        if not is_nan_like(missing_values):
-            marked = arr == missing_values
-            if np.any(marked):
-                arr = arr.astype(object)
-                arr[marked] = np.nan
+    def get(self):
         try:
-            arr = arr.astype(np.float64)
-        except (TypeError, ValueError) as err:
-            raise TypeError(
-                f"{name} must be numeric (NaN marks missing values); could not convert "
-                f"its {arr.dtype} entries to numbers: {err}. Pass a pandas DataFrame for "
-                "categorical or string columns"
-            ) from None
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
-    if arr.dtype.kind != "f":
-        arr = arr.astype(np.float64)
-    if not is_nan_like(missing_values) and not isinstance(missing_values, str):
-        marked = array_missing_mask(arr, missing_values) & ~np.isnan(arr)
-        if marked.any():
-            arr = arr.copy()
-            arr[marked] = np.nan
-    return arr
+            state = self.__dict__["state_"]
+        except KeyError:
+            raise AttributeError(f"{type(self).__name__} is not fitted: no {name}_") from None
+        return getattr(state, name)
 
-
-def _as_tensor(X: Any, name: str = "X", missing_values: Any = np.nan) -> torch.Tensor:
-    """Validated CPU copy of a 2-D array-like; NaN (and ``missing_values``) mark missing
-    entries.
-
-    float64 input stays float64 (so values beyond float32's range, e.g. 1e39, survive until
-    they are scaled in float64); every other dtype becomes float32.
-    """
-    if isinstance(X, torch.Tensor):
-        t = X.detach()
-        if t.is_complex():
-            raise ValueError(f"Complex data not supported: {name} has dtype {t.dtype}")
-        if t.is_meta:
-            raise ValueError(f"{name} is a tensor on the 'meta' device: it holds no values")
-        dtype = torch.float64 if t.dtype == torch.float64 else torch.float32
-        t = t.to(device="cpu", dtype=dtype)
-        if not is_nan_like(missing_values) and not isinstance(missing_values, str):
-            t = torch.where(t == float(missing_values), torch.nan, t)
-    else:
-        arr = _numeric_array(X, name, missing_values)
-        dtype = np.float64 if arr.dtype == np.float64 else np.float32
-        t = torch.from_numpy(np.array(arr, dtype=dtype, order="C"))
-    _check_2d(tuple(t.shape), name)
-    if t.shape[0] == 0:
-        raise ValueError(f"{name} has no rows")
-    if t.shape[1] == 0:
-        raise ValueError(
-            f"{name} has 0 feature(s) (shape={tuple(t.shape)}) while a minimum of 1 is required."
-        )
-    if torch.isinf(t).any():
-        row, col = torch.nonzero(torch.isinf(t))[0].tolist()
-        raise ValueError(
-            f"{name} contains infinite values (first at row {row}, column {col}); only NaN "
-            "may mark missing entries"
-        )
-    return t
-
-
-def _scaled(x: torch.Tensor, lo: torch.Tensor, span: torch.Tensor, name: str = "X") -> torch.Tensor:
-    """``(x - lo) / span`` computed in float64, as float32; a clear error if an observed
-    value leaves float32's range (the autoencoder and the reverse loop run in float32)."""
-    xs = ((x.double() - lo) / span).float()
-    bad = torch.isinf(xs)
-    if bad.any():
-        row, col = torch.nonzero(bad)[0].tolist()
-        raise ValueError(
-            f"{name} has values too large to impute in float32: {int(bad.sum())} entries "
-            f"exceed +-{torch.finfo(torch.float32).max:.3g} after scaling to the training "
-            f"range (first: row {row}, column {col} = {float(x[row, col]):.6g}). Rescale the "
-            "data, or use scaling='minmax' so it is scaled before float32"
-        )
-    return xs
-
-
-def _mapped(details: ImputationDetails, fn) -> ImputationDetails:
-    """``details`` with ``fn`` applied to every container (imputed data, spread, restarts)."""
-    return ImputationDetails(
-        fn(details.X),
-        fn(details.X_before_clean),
-        details.loss,
-        details.backend,
-        std=fn(details.std),
-        imputations=None if details.imputations is None else [fn(a) for a in details.imputations],
-        restart_loss=details.restart_loss,
-    )
-
-
-def _array_spread(imputations: list, miss: torch.Tensor) -> Any:
-    """Sample std (``ddof=1``) over the restarts' arrays or tensors; 0 where observed.
-
-    Computed in float64 and returned in the imputations' dtype and container.
-    """
-    if isinstance(imputations[0], torch.Tensor):
-        first = imputations[0]
-        stack = torch.stack([t.detach().cpu().double() for t in imputations])
-        std = torch.where(miss, stack.std(dim=0, correction=1), 0.0)
-        return std.to(device=first.device, dtype=first.dtype)
-    stack = np.stack([np.asarray(a, dtype=np.float64) for a in imputations])
-    std = np.where(miss.numpy(), stack.std(axis=0, ddof=1), 0.0)
-    return std.astype(imputations[0].dtype)
+    return property(get, doc=doc)
 
 
 class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -391,6 +242,8 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
+    state_ : revml.state.FittedState
+        Everything ``fit`` learnt, in one object; the attributes below read it.
     autoencoder_ : torch.nn.Module or None
         The trained (frozen) autoencoder, in scaled space; ``None`` for one feature.
     n_features_in_ : int
@@ -399,22 +252,23 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Column names, when fitted on a DataFrame with string column names.
     encoder_ : revml.tabular.TabularEncoder or None
         The column encoder, when fitted on a DataFrame. The autoencoder then works on its
-        encoded features, and the per-feature attributes below describe those.
+        encoded features, and the scaler below describes those.
+    scaler_ : revml.scaling.FeatureScaler
+        Per-feature scaling, ``scaled = (X - offset) / span`` (``offset``: each feature's
+        minimum, or its mean under ``"center"`` scaling), and the training columns'
+        ``means``, ``medians`` and range (``clip_lo``, ``clip_hi``) in scaled units.
     radius_ : float
         Radius of the spherical bottleneck penalty.
     prior_weight_ : float
         The prior's weight in use (``prior_weight`` with ``"auto"`` resolved at fit).
     prior_ : revml.prior.GaussianPrior or None
         The Gaussian prior fitted to the scaled training data (None without a prior).
-    data_min_, data_range_ : numpy.ndarray
-        Per-feature scaling: ``scaled = (X - data_min_) / data_range_``; ``data_min_`` is
-        the offset (each feature's minimum, or its mean under ``"center"`` scaling).
-    fill_values_ : numpy.ndarray
-        Column means of the training data, in scaled units.
-    medians_ : numpy.ndarray
-        Column medians of the training data, in scaled units.
+    masked_ : bool
+        Whether the autoencoder was trained with masking.
     history_ : list of float
         Autoencoder training loss per epoch (empty for a pre-trained autoencoder).
+    n_updates_ : int
+        Optimiser updates of autoencoder training.
 
     Examples
     --------
@@ -489,6 +343,8 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         random_state: int | np.random.RandomState | None = None,
         verbose: bool = False,
         missing_values: Any = np.nan,
+        threads: int | str = "auto",
+        max_categories: int | str | None = "auto",
     ) -> None:
         self.strategy = strategy
         self.autoencoder = autoencoder
@@ -524,91 +380,39 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.missing_values = missing_values
+        self.threads = threads
+        self.max_categories = max_categories
 
-    # ------------------------------------------------------------------ validation
-    def _check_choices(self) -> None:
-        for name, allowed in (
-            ("strategy", STRATEGIES),
-            ("init", INITS),
-            ("fill", FILLS),
-            ("masking", MASKINGS),
-            ("dropout_mode", DROPOUT_MODES),
-            ("scaling", SCALINGS),
-            ("backend", BACKENDS),
-            ("combine", COMBINES),
-        ):
-            value = getattr(self, name)
-            if value not in allowed:
-                raise ValueError(f"{name}={value!r} is not one of {allowed}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if not 0.0 <= self.mask_fraction < 1.0:
-            raise ValueError(f"mask_fraction must be in [0, 1), got {self.mask_fraction}")
-        if self.masking != "none" and self.mask_fraction > 0:
-            raise ValueError(
-                f"mask_fraction={self.mask_fraction} is the rate of masking='none' training; "
-                f"masking={self.masking!r} draws its own rates: set one or the other"
-            )
-        if not 0.0 <= float(self.self_condition) <= 1.0:
-            raise ValueError(f"self_condition must be in [0, 1], got {self.self_condition}")
-        c = self.clean_samples
-        if isinstance(c, bool) or not isinstance(c, numbers.Integral) or c < 1:
-            raise ValueError(f"clean_samples must be an integer >= 1, got {c!r}")
-        if int(self.n_steps) < 0:
-            raise ValueError(f"n_steps must be >= 0, got {self.n_steps}")
-        if self.batch_size is not None and int(self.batch_size) < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        for name in ("reverse_lr", "learning_rate"):
-            if not float(getattr(self, name)) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ("missing_weight", "sphere_weight"):
-            if not float(getattr(self, name)) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        w = self.prior_weight
-        if not (
-            (isinstance(w, str) and w == "auto")
-            or (
-                isinstance(w, numbers.Real)
-                and not isinstance(w, bool)
-                and np.isfinite(w)
-                and w >= 0
-            )
-        ):
-            raise ValueError(f"prior_weight must be 'auto' or a finite number >= 0, got {w!r}")
-        n = self.n_restarts
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-            raise ValueError(f"n_restarts must be an integer >= 1, got {n!r}")
-        noise = self.restart_noise
-        if (
-            isinstance(noise, bool)
-            or not isinstance(noise, numbers.Real)
-            or not (np.isfinite(noise) and noise >= 0)
-        ):
-            raise ValueError(
-                f"restart_noise must be a finite number >= 0 (a standard deviation in scaled "
-                f"units, where a feature spans 1), got {noise!r}"
-            )
+    # ------------------------------------------------------------------ fitted state
+    # scikit-learn's fitted attributes, read from the one fitted state (``state_``).
+    autoencoder_ = _fitted("autoencoder", "The trained (frozen) autoencoder, or None.")
+    encoder_ = _fitted("encoder", "The column encoder of a DataFrame fit, or None.")
+    scaler_ = _fitted("scaler", "The per-feature scaling (revml.scaling.FeatureScaler).")
+    radius_ = _fitted("radius", "Radius of the spherical bottleneck term.")
+    prior_weight_ = _fitted("prior_weight", "The prior's weight, 'auto' resolved.")
+    prior_ = _fitted("prior", "The Gaussian prior (revml.prior.GaussianPrior), or None.")
+    masked_ = _fitted("masked", "Whether the autoencoder was trained with masking.")
+    device_ = _fitted("device", "Where the autoencoder lives.")
 
-    def _restarts_run(self) -> bool:
-        """Whether :meth:`transform` runs several restarts of the reverse loop."""
-        return (
-            int(self.n_restarts) >= 2
-            and self.strategy == "reverse"
-            and self.autoencoder_ is not None
-        )
+    @property
+    def history_(self) -> list[float]:
+        """Autoencoder training loss per epoch (empty for a pre-trained autoencoder)."""
+        return self._state().training.loss
 
-    def _check_restarts(self, what: str) -> None:
-        """A clear error where ``what`` asks for restarts that cannot run."""
-        if self.strategy == "direct":
-            raise ValueError(
-                f"{what} needs restarts of the reverse loop, but strategy='direct' is one "
-                "deterministic pass through the autoencoder; use strategy='reverse'"
-            )
-        if self.autoencoder_ is None:
-            raise ValueError(
-                f"{what} needs restarts of the reverse loop, but this imputer was fitted on a "
-                "single feature: it has no autoencoder and fills the column mean"
-            )
+    @property
+    def n_updates_(self) -> int:
+        """Optimiser updates autoencoder training made (0 for a pre-trained one)."""
+        return self._state().training.n_updates
+
+    def _state(self) -> FittedState:
+        check_is_fitted(self, "state_")
+        return self.state_
+
+    def _params(self) -> dict[str, Any]:
+        """The parameters, validated against the parameter table (:mod:`revml.params`)."""
+        params = self.get_params(deep=False)
+        param_table.validate(params)
+        return params
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -629,237 +433,33 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         -------
         self
         """
-        self._check_choices()
+        return self._fit(X)
+
+    def _fit(self, X: Any, hook: TrainingHook | None = None) -> ReverseImputer:
+        """:meth:`fit`, with a hook into the training loop (:mod:`revml.distributed`)."""
+        params = self._params()
+        encoder = None
         if is_dataframe(X):
             if len(X) == 0:
-                raise ValueError("X has no rows")
-            self.encoder_ = TabularEncoder(
-                missing_values=self.missing_values, scale=self.scaling != "none"
+                raise DataError("X has no rows")
+            encoder = TabularEncoder(
+                missing_values=self.missing_values,
+                scale=self.scaling != "none",
+                max_categories=self.max_categories,
             ).fit(X)
-            if self.encoder_.width == 0:
-                raise ValueError("X has no observed value: every entry is missing")
-            x = _as_tensor(self.encoder_.encode(X))
+            if encoder.width == 0:
+                raise DataError("X has no observed value: every entry is missing")
+            x = as_tensor(encoder.encode(X))
         else:
-            self.encoder_ = None
-            x = _as_tensor(X, missing_values=self.missing_values)
+            x = as_tensor(X, missing_values=self.missing_values)
         validate_data(self, X, reset=True, skip_check_array=True)
-        self._fit_tensor(x)
+        self.state_ = fit_state(x, params, encoder, hook)
         return self
-
-    def _fit_tensor(self, x: torch.Tensor) -> None:
-        """Fit the numeric core on a validated (N, D) tensor (float32, or float64)."""
-        n, d = x.shape
-        observed = ~torch.isnan(x)
-        if not observed.any():
-            raise ValueError("X has no observed value: every entry is missing")
-        device = _resolve_device(self.device)
-        rng = check_random_state(self.random_state)
-        train_seed = int(rng.randint(np.iinfo(np.int32).max))
-
-        # Per-feature scaling; features never observed get the identity.
-        xd = x.double()
-        col_min = torch.where(observed, xd, torch.inf).amin(0)
-        col_max = torch.where(observed, xd, -torch.inf).amax(0)
-        empty = ~observed.any(0)
-        if empty.any():
-            warnings.warn(
-                f"{int(empty.sum())} feature(s) have no observed value in X (indices "
-                f"{torch.nonzero(empty).flatten().tolist()[:10]}); they are imputed from the "
-                "autoencoder alone, starting from 0",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        col_min = torch.where(empty, 0.0, col_min)
-        col_max = torch.where(empty, 1.0, col_max)
-        in_unit = bool((col_min >= 0).all() and (col_max <= 1).all())
-        masked = self.autoencoder is None and self.masking != "none"
-        mode = self._scaling_mode(in_unit, masked)
-        if mode == "none":
-            lo = torch.zeros(d, dtype=torch.float64)
-            span = torch.ones(d, dtype=torch.float64)
-        else:
-            span = torch.where(col_max > col_min, col_max - col_min, 1.0)
-            if not torch.isfinite(span).all():
-                col = int(torch.nonzero(~torch.isfinite(span))[0])
-                raise ValueError(
-                    f"feature {col} spans more than float64 can hold (min {col_min[col]:.6g}, "
-                    f"max {col_max[col]:.6g}); rescale it"
-                )
-            if mode == "center":  # the column means (0 for a feature never observed)
-                lo = torch.where(observed, xd, 0.0).sum(0) / observed.sum(0).clamp_min(1)
-            else:
-                lo = col_min
-        self.data_min_ = lo.numpy()
-        self.data_range_ = span.numpy()
-        xs = _scaled(xd, lo, span)
-        sums = torch.where(observed, xs, 0.0).sum(0)
-        counts = observed.sum(0)
-        self.fill_values_ = torch.where(counts > 0, sums / counts.clamp_min(1), 0.0).numpy()
-        medians = torch.nanmedian(torch.where(observed, xs, torch.nan), dim=0).values
-        self.medians_ = torch.where(counts > 0, medians, 0.0).numpy()
-        self.clip_min_ = torch.where(empty, 0.0, ((col_min - lo) / span)).float().numpy()
-        self.clip_max_ = torch.where(empty, 1.0, ((col_max - lo) / span)).float().numpy()
-
-        fill = torch.from_numpy(self.fill_values_)
-        if d == 1 and self.autoencoder is None:
-            warnings.warn(
-                "ReverseImputer needs at least 2 features to impute one from the others; "
-                "X has 1 feature, so its missing values are filled with the column mean",
-                UserWarning,
-                stacklevel=3,
-            )
-            self.autoencoder_ = None
-            self.device_ = device
-            self.radius_ = 1.0
-            self.history_ = []
-            self.masked_ = False
-            self.prior_weight_, self.prior_ = 0.0, None
-            return
-        if self.autoencoder is not None:
-            module = copy.deepcopy(self.autoencoder).to(device)
-            self.history_ = []
-        else:
-            hidden, bottleneck = default_architecture(d, masked=masked)
-            scaled_unit = bool(xs[observed].min() >= 0 and xs[observed].max() <= 1)
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(train_seed)
-                module = MLPAutoencoder(
-                    d,
-                    hidden=self.hidden if self.hidden is not None else hidden,
-                    bottleneck=self.bottleneck if self.bottleneck is not None else bottleneck,
-                    activation=self.activation,
-                    output_activation="sigmoid" if scaled_unit else "identity",
-                ).to(device)
-            auto = default_train_config(n, seed=train_seed, masked=masked)
-            cfg = TrainConfig(
-                epochs=int(self.epochs) if self.epochs is not None else auto.epochs,
-                batch_size=int(self.train_batch_size or auto.batch_size),
-                lr=float(self.learning_rate),
-                mask_fraction=float(self.mask_fraction),
-                masking=self.masking,
-                self_condition=float(self.self_condition) if masked else 0.0,
-                image_shape=self._image_shape(d),
-                seed=train_seed,
-            )
-            history = train_autoencoder(
-                module, xs.to(device), fill.to(device), cfg, verbose=bool(self.verbose)
-            )
-            self.history_ = history.loss
-        module.eval().requires_grad_(False)
-        with torch.no_grad():
-            probe = module(fill.to(device)[None].expand(2, d))
-        if tuple(probe.shape) != (2, d):
-            raise ValueError(
-                f"the autoencoder maps (B, {d}) to {tuple(probe.shape)}; it must return (B, {d})"
-            )
-        self.autoencoder_ = module
-        self.device_ = device
-        self.masked_ = masked
-        if masked:  # the autoencoder saw missing and hidden entries as 0
-            fill = torch.zeros_like(fill)
-        self.radius_ = self._code_radius(xs, observed, fill, device)
-        self.prior_weight_ = self._resolved_prior_weight(masked, d)
-        self.prior_ = None
-        if self.prior_weight_ > 0:
-            self.prior_ = fit_gaussian(xs, observed, seed=train_seed)
-
-    def _resolved_prior_weight(self, masked: bool, d: int) -> float:
-        """``prior_weight`` with ``"auto"`` resolved (see the class docstring)."""
-        if self.prior_weight != "auto":
-            return float(self.prior_weight)
-        tables = masked and self.image_shape is None
-        return PRIOR_WEIGHT_TABLES if tables and d <= PRIOR_AUTO_MAX_FEATURES else 0.0
-
-    def _code_radius(self, xs, observed, fill, device) -> float:
-        encode, decode = split_autoencoder(self.autoencoder_)
-        if decode is None:
-            return 1.0
-        # The median code norm of (up to 10k) training rows: the sphere the codes live near.
-        sample = torch.where(observed, xs, fill)[:10_000].to(device)
-        with torch.no_grad():
-            norms = encode(sample).flatten(1).norm(dim=1)
-        return float(max(norms.median().item(), 1e-6))
 
     # ------------------------------------------------------------------ transform
     def reverse_config(self, seed: int = 0) -> ReverseConfig:
         """The :class:`~revml.reference.ReverseConfig` this imputer's loop runs with."""
-        check_is_fitted(self, "autoencoder_")
-        return ReverseConfig(
-            n_steps=int(self.n_steps),
-            lr=float(self.reverse_lr),
-            dropout=float(self.dropout),
-            dropout_rescale=not self._hides(),
-            missing_weight=float(self.missing_weight),
-            sphere_weight=float(self.sphere_weight),
-            radius=float(self.radius_),
-            seed=int(seed),
-            prior_weight=self._prior_weight_in_use(),
-            prior=self._device_prior(),
-        )
-
-    def _prior_weight_in_use(self) -> float:
-        """The fitted prior weight, or the parameter if it was set (to a number) since."""
-        fitted = float(getattr(self, "prior_weight_", 0.0))
-        if self.prior_weight == "auto":
-            return fitted
-        weight = float(self.prior_weight)
-        if weight > 0 and getattr(self, "prior_", None) is None:
-            raise ValueError(
-                f"prior_weight={weight} but this imputer was fitted without a prior "
-                f"(prior_weight_={fitted}); fit it again with prior_weight={weight}"
-            )
-        return weight
-
-    def _device_prior(self) -> GaussianPrior | None:
-        """The prior as float32 on the autoencoder's device (moved once, then reused)."""
-        prior = getattr(self, "prior_", None)
-        if prior is None:
-            return None
-        cached = getattr(self, "_prior_on_device", None)
-        if cached is None or cached[0] is not prior or cached[1] != self.device_:
-            cached = (prior, self.device_, prior.to(self.device_, torch.float32))
-            self._prior_on_device = cached
-        return cached[2]
-
-    def _image_shape(self, d: int) -> tuple[int, int] | None:
-        if self.image_shape is None:
-            return None
-        shape = tuple(int(v) for v in self.image_shape)
-        if len(shape) != 2 or min(shape) < 1 or shape[0] * shape[1] != d:
-            raise ValueError(
-                f"image_shape={self.image_shape!r} must be (height, width) with height * width "
-                f"equal to the number of features ({d})"
-            )
-        return shape
-
-    def _scaling_mode(self, in_unit: bool, masked: bool) -> str:
-        """``scaling`` with ``"auto"`` resolved (see the class docstring); ``masked``: this
-        imputer trains its autoencoder with masking."""
-        if self.scaling != "auto":
-            return self.scaling
-        if masked and self.image_shape is None:
-            return "center"
-        return "none" if in_unit else "minmax"
-
-    def _hides(self) -> bool:
-        """Whether input dropout hides entries (masked training) or rescales the rest."""
-        if self.dropout_mode == "auto":
-            return bool(getattr(self, "masked_", False))
-        return self.dropout_mode == "hide"
-
-    def _fill_vector(self) -> torch.Tensor:
-        """What missing entries hold for a direct pass (scaled units): ``fill``; ``"auto"``
-        is 0 for an autoencoder trained with masking (what it saw there), else the means."""
-        means = torch.from_numpy(self.fill_values_)
-        zeros = self.fill == "zeros" or (
-            self.fill == "auto" and bool(getattr(self, "masked_", False))
-        )
-        return torch.zeros_like(means) if zeros else means
-
-    def _transform_seed(self) -> int:
-        rng = check_random_state(self.random_state)
-        rng.randint(np.iinfo(np.int32).max)  # the first draw seeded training
-        return int(rng.randint(np.iinfo(np.int32).max))
+        return reverse_config(self._state(), self._params(), seed)
 
     def transform(self, X: Any, *, return_std: bool = False) -> Any:
         """Impute the missing entries of ``X`` (NaN, or equal to ``missing_values``).
@@ -898,13 +498,12 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         >>> bool((std[::5, 1] > 0).all()), bool((std[~np.isnan(X)] == 0).all())
         (True, True)
         """
-        check_is_fitted(self, "autoencoder_")
-        self._check_choices()
+        self._state()
         if not return_std:
             return self._details(X, runs=int(self.n_restarts)).X
         self._check_restarts("return_std=True")
         if int(self.n_restarts) < 2:
-            raise ValueError(
+            raise InvalidParameterError(
                 "return_std=True reports the spread of several restarts of the reverse loop, "
                 f"but n_restarts={self.n_restarts}: set n_restarts >= 2, e.g. "
                 "imp.set_params(n_restarts=5)"
@@ -948,15 +547,14 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         >>> bool(np.array_equal(completed[0], plain))
         True
         """
-        check_is_fitted(self, "autoencoder_")
-        self._check_choices()
+        self._state()
         self._check_restarts("multiple_imputations")
         if n_imputations is None:
             n = int(self.n_restarts)
             n_imputations = n if n >= 2 else DEFAULT_IMPUTATIONS
         m = n_imputations
         if isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 1:
-            raise ValueError(f"n_imputations must be an integer >= 1, got {m!r}")
+            raise InvalidParameterError(f"n_imputations must be an integer >= 1, got {m!r}")
         return self._details(X, runs=int(m), keep=True).imputations
 
     def transform_details(self, X: Any, *, row_offset: int = 0) -> ImputationDetails:
@@ -968,309 +566,146 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         table. With ``n_restarts >= 2`` (reverse strategy) the details also hold ``std``,
         ``imputations`` and ``restart_loss`` (see :class:`ImputationDetails`).
         """
-        check_is_fitted(self, "autoencoder_")
-        self._check_choices()
         restarts = self._restarts_run()
         return self._details(X, row_offset, runs=int(self.n_restarts), keep=restarts, std=restarts)
+
+    def _restarts_run(self) -> bool:
+        """Whether :meth:`transform` runs several restarts of the reverse loop."""
+        return (
+            int(self.n_restarts) >= 2
+            and self.strategy == "reverse"
+            and self._state().autoencoder is not None
+        )
+
+    def _check_restarts(self, what: str) -> None:
+        """A clear error where ``what`` asks for restarts that cannot run."""
+        if self.strategy == "direct":
+            raise InvalidParameterError(
+                f"{what} needs restarts of the reverse loop, but strategy='direct' is one "
+                "deterministic pass through the autoencoder; use strategy='reverse'"
+            )
+        if self._state().autoencoder is None:
+            raise InvalidParameterError(
+                f"{what} needs restarts of the reverse loop, but this imputer was fitted on a "
+                "single feature: it has no autoencoder and fills the column mean"
+            )
 
     def _details(
         self, X: Any, row_offset: int = 0, *, runs: int, keep: bool = False, std: bool = False
     ) -> ImputationDetails:
         """Impute ``X`` with ``runs`` restarts; ``keep`` each restart's completed data and
         compute their ``std`` (which needs them)."""
-        if is_dataframe(X) or self.encoder_ is not None:
-            return self._transform_table(X, row_offset, runs=runs, keep=keep, std=std)
-        x = _as_tensor(X, missing_values=self.missing_values)
-        validate_data(self, X, reset=False, skip_check_array=True)
-        return self._impute(X, x, row_offset, runs=runs, keep=keep, std=std)
+        state, params = self._state(), self._params()
+        seed = seeds(self.random_state)[1]
 
-    def _transform_table(
-        self, X: Any, row_offset: int = 0, *, runs: int, keep: bool, std: bool
-    ) -> ImputationDetails:
-        """DataFrame input, or array input to an imputer fitted on a DataFrame."""
-        if self.encoder_ is None:  # fitted on an array: a DataFrame of numbers is fine
+        def run(container: Any, x: torch.Tensor, with_std: bool) -> ImputationDetails:
+            return impute(
+                state,
+                params,
+                container,
+                x,
+                seed=seed,
+                row_offset=row_offset,
+                runs=runs,
+                keep=keep,
+                std=with_std,
+            )
+
+        if state.encoder is None:
+            if is_dataframe(X):  # fitted on an array: a DataFrame of numbers is fine
+                validate_data(self, X, reset=False, skip_check_array=True)
+                arr = numeric_array(X.to_numpy(), "X", self.missing_values)
+                return run(arr, as_tensor(arr), std).mapped(lambda a: as_frame_of(X, a))
+            x = as_tensor(X, missing_values=self.missing_values)
             validate_data(self, X, reset=False, skip_check_array=True)
-            arr = _numeric_array(X.to_numpy(), "X", self.missing_values)
-            details = self._impute(arr, _as_tensor(arr), row_offset, runs=runs, keep=keep, std=std)
-
-            def wrap(a):
-                return None if a is None else pd.DataFrame(a, index=X.index, columns=X.columns)
-
-            return _mapped(details, wrap)
+            return run(X, x, std)
         if not is_dataframe(X):  # fitted on a DataFrame: read the array's columns as its own
             if sp.issparse(X):
-                _numeric_array(X)  # the sparse-input error
-            arr = np.asarray(X)
-            _check_2d(arr.shape, "X")
+                numeric_array(X)  # the sparse-input error
+            check_2d(np.asarray(X).shape, "X")
             validate_data(self, X, reset=False, skip_check_array=True)
-            frame = pd.DataFrame(arr, columns=self.encoder_.columns_)
-            details = self._transform_table(frame, row_offset, runs=runs, keep=keep, std=std)
-            return _mapped(details, lambda f: None if f is None else f.to_numpy())
+            frame = pd.DataFrame(np.asarray(X), columns=state.encoder.columns_)
+            details = self._details(frame, row_offset, runs=runs, keep=keep, std=std)
+            return details.mapped(lambda f: None if f is None else f.to_numpy())
         validate_data(self, X, reset=False, skip_check_array=True)
         if len(X) == 0:
-            raise ValueError("X has no rows")
-        encoded = self.encoder_.encode(X)
-        details = self._impute(encoded, _as_tensor(encoded), row_offset, runs=runs, keep=keep)
-
-        def decode(a):
-            return None if a is None else self.encoder_.decode(X, a)
-
-        out = _mapped(details, decode)
+            raise DataError("X has no rows")
+        encoded = state.encoder.encode(X)
+        details = run(encoded, as_tensor(encoded), False)
+        out = details.mapped(lambda a: None if a is None else state.encoder.decode(X, a))
         if std and out.imputations is not None:
-            out.std = self._table_spread(X, out.X, out.imputations)
+            out.std = table_spread(state.encoder, X, out.X, out.imputations)
         return out
 
-    def _table_spread(self, X: pd.DataFrame, combined: pd.DataFrame, imputations: list):
-        """Per-cell spread of decoded restarts: see :meth:`transform`'s ``std``."""
-        enc = self.encoder_
-        cells = enc.missing(X)
-        std = np.zeros(X.shape, dtype=np.float64)
-        for j, spec in enumerate(enc.specs_):
-            rows = cells[:, j]
-            if not rows.any():
-                continue
-            if spec.kind == "empty":  # never imputed: the cells stay missing
-                std[rows, j] = np.nan
-            elif spec.kind in ("numeric", "integer"):
-                values = np.stack(
-                    [f.iloc[:, j].to_numpy(dtype=np.float64, na_value=np.nan) for f in imputations]
-                )
-                std[rows, j] = values[:, rows].std(axis=0, ddof=1)
-            else:  # categorical and boolean: the share of restarts that disagree
-                chosen = combined.iloc[:, j].to_numpy(dtype=object)[rows]
-                differ = [f.iloc[:, j].to_numpy(dtype=object)[rows] != chosen for f in imputations]
-                std[rows, j] = np.mean(differ, axis=0)
-        return pd.DataFrame(std, index=X.index, columns=X.columns)
-
-    def _impute(
-        self,
-        X: Any,
-        x: torch.Tensor,
-        row_offset: int = 0,
-        *,
-        runs: int = 1,
-        keep: bool = False,
-        std: bool = False,
-    ) -> ImputationDetails:
-        """Impute the validated tensor ``x``; results go into copies of the container ``X``.
-
-        ``runs`` restarts of the reverse loop are combined by ``combine``; ``keep`` returns
-        each one's completed data too, and ``std`` their spread (array containers only:
-        tables take theirs from the decoded restarts).
-        """
-        if x.shape[1] != len(self.data_min_):
-            raise ValueError(
-                f"X has {x.shape[1]} features, but ReverseImputer is expecting "
-                f"{len(self.data_min_)} features as input"
-            )
-        miss = torch.isnan(x)
-        if not miss.any():
-            details = ImputationDetails(self._restore(X, x, miss), None, None, None)
-            if keep:
-                details.imputations = [self._restore(X, x, miss) for _ in range(runs)]
-                if std:
-                    details.std = _array_spread(details.imputations, miss)
-            return details
-        xs = self._scale(x)
-        means = torch.from_numpy(self.fill_values_)
-        device = self.device_
-        module = self.autoencoder_
-        if module is None:  # one feature: nothing to impute from but its mean
-            xs_imp = torch.where(miss, means.float(), xs)
-            return ImputationDetails(
-                self._restore(X, self._unscale(xs_imp), miss), None, None, "mean"
-            )
-        batch = int(self.batch_size or auto_batch_size(module, x.shape[1], device))
-        if self.strategy == "direct":
-            fill = self._fill_vector()
-            xs_imp = impute_direct(
-                module, xs, miss, fill, batch_size=batch, device=device, verbose=bool(self.verbose)
-            )
-            return ImputationDetails(
-                self._restore(X, self._unscale(xs_imp), miss), None, None, None
-            )
-        if runs >= 2 and float(self.restart_noise) == 0 and float(self.dropout) == 0:
-            warnings.warn(
-                f"{runs} restarts with restart_noise=0 and dropout=0 all run the same "
-                "deterministic loop: they are identical and their spread is 0. Set "
-                "restart_noise > 0",
-                UserWarning,
-                stacklevel=4,
-            )
-        clip_lo = torch.from_numpy(self.clip_min_) if self.clamp else None
-        clip_hi = torch.from_numpy(self.clip_max_) if self.clamp else None
-        cfg = self.reverse_config(self._transform_seed())
-        backend = self.backend
-        outs = []
-        for r in range(runs):
-            out = impute_reverse(
-                module,
-                xs,
-                miss,
-                cfg,
-                init=self.init,
-                means=means,
-                medians=torch.from_numpy(self.medians_),
-                lo=clip_lo,
-                hi=clip_hi,
-                backend=backend,
-                batch_size=batch,
-                device=device,
-                clean=bool(self.clean_pass),
-                verbose=bool(self.verbose),
-                row_offset=int(row_offset),
-                restart=r,
-                restart_noise=float(self.restart_noise),
-                direct_fill=self._fill_vector(),
-                clean_samples=int(self.clean_samples),
-            )
-            outs.append(out)
-            # The path restart 0 settled on (after any compile fallback) serves the others.
-            backend = out.backend
-        final = [o.x_clean if o.x_clean is not None else o.x for o in outs]
-        losses = torch.stack([o.loss for o in outs])
-        xs_imp, loss = self._combined(final, losses)
-        before = None
-        if self.clean_pass:
-            before = self._restore(
-                X, self._unscale(self._combined([o.x for o in outs], losses)[0]), miss
-            )
-        details = ImputationDetails(
-            self._restore(X, self._unscale(xs_imp), miss), before, loss.numpy(), outs[0].backend
-        )
-        if runs >= 2:
-            details.restart_loss = losses.numpy()
-        if keep:
-            details.imputations = [self._restore(X, self._unscale(v), miss) for v in final]
-            if std:
-                details.std = _array_spread(details.imputations, miss)
-        return details
-
-    def _combined(
-        self, values: list[torch.Tensor], losses: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The restarts' values (each (N, D)) and losses (K, N) combined by ``combine``."""
-        if len(values) == 1:
-            return values[0], losses[0]
-        if self.combine == "mean":
-            return torch.stack(values).double().mean(0), losses.mean(0)
-        # A diverged restart's loss may be NaN: it is never the lowest.
-        best = torch.nan_to_num(losses, nan=torch.inf).argmin(0)
-        rows = torch.arange(losses.shape[1])
-        return torch.stack(values)[best, rows], losses[best, rows]
-
-    def _require_autoencoder(self) -> nn.Module:
-        check_is_fitted(self, "autoencoder_")
-        if self.autoencoder_ is None:
-            raise ValueError(
-                "this imputer was fitted on a single feature: it has no autoencoder (its "
-                "transform fills the column mean)"
-            )
-        return self.autoencoder_
-
-    def _on_table(self, X: Any, fn, every_cell: bool) -> Any:
-        """Run ``fn`` (encoded array -> encoded array) on a table and decode the result."""
-        frame = X if is_dataframe(X) else self.encoder_._as_frame(X)
-        encoded = self.encoder_.encode(frame)
-        n_columns = len(self.encoder_.columns_)
-        cells = np.ones((len(frame), n_columns), dtype=bool) if every_cell else None
-        out = self.encoder_.decode(frame, fn(encoded), cells)
-        return out if is_dataframe(X) else out.to_numpy()
-
-    def _encoded_call(self, fn, X: Any, every_cell: bool) -> Any:
-        """Route ``fn`` through the column encoder (or a DataFrame of numbers) if needed."""
-        if self.encoder_ is not None:
-            return self._on_table(X, lambda enc: fn(enc, np.nan), every_cell)
-        if is_dataframe(X):
-            return pd.DataFrame(
-                fn(X.to_numpy(), self.missing_values), index=X.index, columns=X.columns
-            )
-        return fn(X, self.missing_values)
-
+    # ------------------------------------------------------------------ diagnostics
     def direct_output(self, X: Any) -> Any:
         """The autoencoder's whole reconstruction of ``X`` (missing entries = ``fill``),
         in the original units, observed entries included (a diagnostic, not an imputation).
 
         An array for array input; a DataFrame (every cell decoded) for a DataFrame.
         """
-        self._require_autoencoder()
-        return self._encoded_call(self._direct_output_array, X, every_cell=True)
+        state = self._require_autoencoder()
 
-    def _direct_output_array(self, X: Any, missing_values: Any) -> np.ndarray:
-        module = self.autoencoder_
-        x = _as_tensor(X, missing_values=missing_values)
-        miss = torch.isnan(x)
-        xs = self._scale(x)
-        filled = torch.where(miss, self._fill_vector(), xs)
-        out = reconstruct(
-            module,
-            filled,
-            batch_size=auto_batch_size(module, x.shape[1], self.device_),
-            device=self.device_,
-        )
-        return self._unscale(out).numpy()
+        def whole(arr: Any, missing_values: Any) -> np.ndarray:
+            x = as_tensor(arr, missing_values=missing_values)
+            filled = torch.where(torch.isnan(x), state.fill(self.fill), state.scaler.scale(x))
+            batch = auto_batch_size(state.autoencoder, x.shape[1], state.device)
+            out = reconstruct(state.autoencoder, filled, batch_size=batch, device=state.device)
+            return state.scaler.unscale(out).numpy()
 
-    def _scale(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` in the fitted scaled space (float64 arithmetic, float32 result)."""
-        return _scaled(x, torch.from_numpy(self.data_min_), torch.from_numpy(self.data_range_))
-
-    def _unscale(self, xs: torch.Tensor) -> torch.Tensor:
-        return xs.double() * torch.from_numpy(self.data_range_) + torch.from_numpy(self.data_min_)
-
-    def _restore(self, X: Any, values: torch.Tensor, miss: torch.Tensor) -> Any:
-        """A copy of ``X`` with ``values`` written into its missing entries only.
-
-        The last line of defence against silent garbage: a non-finite value for a missing
-        entry becomes the column's training mean (with a warning), and imputed values are
-        clipped to the finite range of the output dtype (float16 overflows at 65504).
-        """
-        bad = miss & ~torch.isfinite(values)
-        if bad.any():
-            warnings.warn(
-                f"{int(bad.sum())} imputed value(s) in {int(bad.any(1).sum())} row(s) were not "
-                "finite (the autoencoder emitted NaN/inf); they are filled with the column's "
-                "training mean instead",
-                RuntimeWarning,
-                stacklevel=4,
-            )
-            values = torch.where(bad, self._unscale(torch.from_numpy(self.fill_values_)), values)
-        if isinstance(X, torch.Tensor):
-            out = X.detach().clone()
-            if not out.is_floating_point():
-                out = out.float()
-            big = torch.finfo(out.dtype).max
-            fill = values[miss].clamp(-big, big).to(device=out.device, dtype=out.dtype)
-            out[miss.to(out.device)] = fill
-            return out
-        arr = np.asarray(X)
-        if arr.dtype.kind in "OUS":
-            arr = _numeric_array(arr, "X", self.missing_values)
-        out = np.array(arr, dtype=arr.dtype if arr.dtype.kind == "f" else np.float64, copy=True)
-        m = miss.numpy()
-        big = np.finfo(out.dtype).max
-        out[m] = np.clip(values.numpy()[m], -big, big).astype(out.dtype)
-        return out
+        return self._encoded_call(whole, X, every_cell=True)
 
     def initial_values(self, X: Any) -> Any:
         """The starting point of the reverse loop for ``X`` (original units)."""
-        self._require_autoencoder()
-        return self._encoded_call(self._initial_values_array, X, every_cell=False)
+        state = self._require_autoencoder()
 
-    def _initial_values_array(self, X: Any, missing_values: Any) -> np.ndarray:
-        x = _as_tensor(X, missing_values=missing_values)
-        miss = torch.isnan(x)
-        xs = self._scale(x)
-        with torch.no_grad():
-            x0 = initial_values(
-                self.autoencoder_,
-                xs.to(self.device_),
-                miss.to(self.device_),
-                self.init,
-                torch.from_numpy(self.fill_values_).to(self.device_),
-                torch.from_numpy(self.medians_).to(self.device_),
-                self._fill_vector().to(self.device_),
+        def start(arr: Any, missing_values: Any) -> np.ndarray:
+            x = as_tensor(arr, missing_values=missing_values)
+            miss = torch.isnan(x)
+            dev = state.device
+            with torch.no_grad():
+                x0 = initial_values(
+                    state.autoencoder,
+                    state.scaler.scale(x).to(dev),
+                    miss.to(dev),
+                    self.init,
+                    torch.from_numpy(state.scaler.means).to(dev),
+                    torch.from_numpy(state.scaler.medians).to(dev),
+                    state.fill(self.fill).to(dev),
+                )
+            means = torch.from_numpy(state.scaler.means)
+            return write_missing(
+                arr,
+                state.scaler.unscale(x0.cpu()),
+                miss,
+                lambda: state.scaler.unscale(means),
+                missing_values,
             )
-        return self._restore(X, self._unscale(x0.cpu()), miss)
+
+        return self._encoded_call(start, X, every_cell=False)
+
+    def _require_autoencoder(self) -> FittedState:
+        state = self._state()
+        if state.autoencoder is None:
+            raise InvalidParameterError(
+                "this imputer was fitted on a single feature: it has no autoencoder (its "
+                "transform fills the column mean)"
+            )
+        return state
+
+    def _encoded_call(self, fn, X: Any, every_cell: bool) -> Any:
+        """Route ``fn`` (array, missing_values -> array) through the column encoder (or a
+        DataFrame of numbers) where needed."""
+        encoder = self._state().encoder
+        if encoder is not None:
+            cells = None
+            if every_cell:
+                n_rows = len(X) if is_dataframe(X) else np.asarray(X).shape[0]
+                cells = np.ones((n_rows, len(encoder.columns_)), dtype=bool)
+            return through_table(encoder, X, lambda enc: fn(enc, np.nan), cells)
+        if is_dataframe(X):
+            return as_frame_of(X, fn(X.to_numpy(), self.missing_values))
+        return fn(X, self.missing_values)
 
     # ------------------------------------------------------------------ save / load
     def save(self, path: str | Path) -> Path:
@@ -1291,9 +726,13 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         >>> bool(np.array_equal(ReverseImputer.load(folder).transform(X), imp.transform(X)))
         True
         """
-        from .persistence import save_imputer
-
-        return save_imputer(self, path)
+        return persistence.save_imputer(
+            path,
+            self.get_params(deep=False),
+            self._state(),
+            self.n_features_in_,
+            getattr(self, "feature_names_in_", None),
+        )
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device | None = None) -> ReverseImputer:
@@ -1302,6 +741,32 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         ``device`` overrides the saved ``device`` parameter (e.g. ``"cpu"`` for a model
         saved on a GPU machine; results then agree only up to float rounding).
         """
-        from .persistence import load_imputer
+        saved = persistence.load_imputer(path, device=device)
+        imp = cls(**saved.params)
+        imp.state_ = saved.state
+        imp.n_features_in_ = saved.n_features_in
+        if saved.feature_names_in is not None:
+            imp.feature_names_in_ = saved.feature_names_in
+        return imp
 
-        return load_imputer(path, device=device)
+
+def table_spread(encoder: TabularEncoder, X: pd.DataFrame, combined: pd.DataFrame, imputations):
+    """Per-cell spread of decoded restarts: see :meth:`ReverseImputer.transform`'s ``std``."""
+    cells = encoder.missing(X)
+    std = np.zeros(X.shape, dtype=np.float64)
+    for j, spec in enumerate(encoder.specs_):
+        rows = cells[:, j]
+        if not rows.any():
+            continue
+        if spec.kind == "empty":  # never imputed: the cells stay missing
+            std[rows, j] = np.nan
+        elif spec.kind in ("numeric", "integer"):
+            values = np.stack(
+                [f.iloc[:, j].to_numpy(dtype=np.float64, na_value=np.nan) for f in imputations]
+            )
+            std[rows, j] = values[:, rows].std(axis=0, ddof=1)
+        else:  # categorical and boolean: the share of restarts that disagree
+            chosen = combined.iloc[:, j].to_numpy(dtype=object)[rows]
+            differ = [f.iloc[:, j].to_numpy(dtype=object)[rows] != chosen for f in imputations]
+            std[rows, j] = np.mean(differ, axis=0)
+    return pd.DataFrame(std, index=X.index, columns=X.columns)

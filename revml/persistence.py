@@ -15,8 +15,12 @@ instead of a model that silently imputes something else. Float arrays are writte
 Python's shortest round-trip repr, so they read back bit for bit, and a loaded imputer's
 imputations are bit-identical to the saved one's on the same device. Parameters are saved
 by name (``get_params``): a file written before a parameter existed (e.g. ``n_restarts``)
-loads with the value that reproduces what it was saved with (``_LEGACY_PARAMS``: one run
-of the loop, a plain autoencoder), not with today's default.
+loads with the value that reproduces what it was saved with (the parameter table's
+``legacy`` values, :func:`revml.params.legacy_defaults`: one run of the loop, a plain
+autoencoder), not with today's default.
+
+This module reads and writes a :class:`~revml.state.FittedState` and a parameter dict; it
+never imports the estimator (:meth:`revml.ReverseImputer.save` and ``load`` call it).
 """
 
 from __future__ import annotations
@@ -25,26 +29,37 @@ import copy
 import hashlib
 import json
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
+from . import params as param_table
+from .errors import FileError, RevmlError
 from .model import MLPAutoencoder
 from .prior import GaussianPrior
+from .scaling import FeatureScaler
+from .state import PRIOR_KEYS, FittedState, TrainingRecord, resolve_device
 from .tabular import TabularEncoder, is_nan_like
-
-if TYPE_CHECKING:
-    from .imputer import ReverseImputer
 
 FORMAT = "revml.ReverseImputer"
 FORMAT_VERSION = 1
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 
-#: Fitted numpy attributes, stored with their dtype.
-_ARRAYS = ("data_min_", "data_range_", "fill_values_", "medians_", "clip_min_", "clip_max_")
+#: The scaler's arrays (:class:`~revml.scaling.FeatureScaler` fields) under their names in
+#: the file, stored with their dtype.
+_ARRAYS = {
+    "offset": "data_min_",
+    "span": "data_range_",
+    "means": "fill_values_",
+    "medians": "medians_",
+    "clip_lo": "clip_min_",
+    "clip_hi": "clip_max_",
+}
 
 
 def _sha256(data: bytes) -> str:
@@ -63,7 +78,7 @@ def _encode_marker(value: Any) -> dict:
     if isinstance(value, np.generic):
         value = value.item()
     if not isinstance(value, str | int | float):
-        raise TypeError(f"missing_values={value!r} cannot be saved: use a number or a string")
+        raise SaveError(f"missing_values={value!r} cannot be saved: use a number or a string")
     return {"kind": "value", "value": value}
 
 
@@ -71,14 +86,18 @@ def _decode_marker(spec: dict) -> Any:
     return {"none": None, "nan": np.nan}.get(spec["kind"], spec.get("value"))
 
 
-def _params_to_json(imp: ReverseImputer) -> dict:
-    params = imp.get_params(deep=False)
+class SaveError(RevmlError, ValueError, TypeError):
+    """A fitted imputer that cannot be written as it is (the message says what to change)."""
+
+
+def _params_to_json(params: Mapping[str, Any]) -> dict:
+    params = dict(params)
     params.pop("autoencoder")
     rs = params["random_state"]
     if isinstance(rs, np.integer):
         rs = int(rs)
     if rs is not None and not isinstance(rs, int):
-        raise ValueError(
+        raise SaveError(
             "random_state is a RandomState instance, which cannot be saved: set an int seed "
             "first, e.g. imp.set_params(random_state=0) (it only seeds transform after fit)"
         )
@@ -94,27 +113,8 @@ def _params_to_json(imp: ReverseImputer) -> dict:
     return params
 
 
-#: Values of parameters added after the first file format, for files written before them:
-#: the behaviour those files were saved with (a plain autoencoder, one run of the loop, one
-#: clean pass), not today's defaults.
-_LEGACY_PARAMS = {
-    "masking": "none",
-    "self_condition": 0.0,
-    "image_shape": None,
-    "dropout_mode": "auto",
-    "clean_samples": 1,
-    "n_restarts": 1,
-    "restart_noise": 0.1,
-    "combine": "mean",
-    "prior_weight": 0.0,
-}
-
-#: Keys of the Gaussian prior's tensors in the weights file, beside the autoencoder's.
-_PRIOR_KEYS = ("prior.mean", "prior.precision")
-
-
 def _params_from_json(params: dict) -> dict:
-    params = {**_LEGACY_PARAMS, **params}
+    params = {**param_table.legacy_defaults(), **params}
     if params.get("image_shape") is not None:
         params["image_shape"] = tuple(params["image_shape"])
     if params.get("hidden") is not None:
@@ -123,42 +123,41 @@ def _params_from_json(params: dict) -> dict:
     return params
 
 
-def save_imputer(imp: ReverseImputer, path: str | os.PathLike) -> Path:
-    """Write a fitted imputer to the folder ``path``; see :meth:`ReverseImputer.save`."""
-    from sklearn.utils.validation import check_is_fitted
-
+def save_imputer(
+    path: str | os.PathLike,
+    params: Mapping[str, Any],
+    state: FittedState,
+    n_features_in: int,
+    feature_names_in: Any = None,
+) -> Path:
+    """Write a fitted state and its estimator's parameters to the folder ``path``; see
+    :meth:`revml.ReverseImputer.save`."""
     from . import __version__
 
-    check_is_fitted(imp, "autoencoder_")
-    module = imp.autoencoder_
+    module = state.autoencoder
     if module is not None and not isinstance(module, MLPAutoencoder):
-        raise TypeError(
+        raise SaveError(
             f"only revml.model.MLPAutoencoder autoencoders can be saved; this imputer's is a "
             f"{type(module).__name__}. Save its state_dict yourself (safetensors.torch."
             "save_file) and pass the rebuilt module as ReverseImputer(autoencoder=...)"
         )
-    fitted: dict[str, Any] = {
-        name: {"dtype": str(getattr(imp, name).dtype), "values": getattr(imp, name).tolist()}
-        for name in _ARRAYS
-    }
-    fitted["radius_"] = float(imp.radius_)
-    fitted["masked_"] = bool(getattr(imp, "masked_", False))
-    fitted["prior_weight_"] = float(getattr(imp, "prior_weight_", 0.0))
-    fitted["history_"] = [float(v) if np.isfinite(v) else None for v in imp.history_]
-    fitted["n_features_in_"] = int(imp.n_features_in_)
-    if hasattr(imp, "feature_names_in_"):
-        fitted["feature_names_in_"] = [str(c) for c in imp.feature_names_in_]
-    fitted["device_"] = str(imp.device_)
+    fitted: dict[str, Any] = {}
+    for field_name, key in _ARRAYS.items():
+        array = getattr(state.scaler, field_name)
+        fitted[key] = {"dtype": str(array.dtype), "values": array.tolist()}
+    fitted["radius_"] = float(state.radius)
+    fitted["masked_"] = bool(state.masked)
+    fitted["prior_weight_"] = float(state.prior_weight)
+    fitted["history_"] = [float(v) if np.isfinite(v) else None for v in state.training.loss]
+    fitted["n_updates_"] = int(state.training.n_updates)
+    fitted["n_features_in_"] = int(n_features_in)
+    if feature_names_in is not None:
+        fitted["feature_names_in_"] = [str(c) for c in feature_names_in]
+    fitted["device_"] = str(state.device)
 
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
-    weights = {}
-    if module is not None:
-        weights = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    prior = getattr(imp, "prior_", None)
-    if prior is not None:
-        weights[_PRIOR_KEYS[0]] = prior.mean.detach().cpu().contiguous()
-        weights[_PRIOR_KEYS[1]] = prior.precision.detach().cpu().contiguous()
+    weights = {k: v.detach().cpu().contiguous() for k, v in state.tensors().items()}
     from safetensors.torch import save as save_bytes
 
     blob = save_bytes(weights, metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION)})
@@ -166,11 +165,11 @@ def save_imputer(imp: ReverseImputer, path: str | os.PathLike) -> Path:
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "revml_version": __version__,
-        "params": _params_to_json(imp),
-        "pretrained_autoencoder": imp.autoencoder is not None,
+        "params": _params_to_json(params),
+        "pretrained_autoencoder": bool(state.pretrained),
         "architecture": None if module is None else module.config(),
         "fitted": fitted,
-        "tabular": None if imp.encoder_ is None else imp.encoder_.to_dict(),
+        "tabular": None if state.encoder is None else state.encoder.to_dict(),
         "files": {MODEL_FILE: {"sha256": _sha256(blob), "bytes": len(blob)}},
     }
     config["config_sha256"] = _sha256(_canonical(config))
@@ -187,28 +186,46 @@ def _dumps(config: dict) -> bytes:
     return (json.dumps(config, indent=1, allow_nan=False) + "\n").encode()
 
 
-def _fail(path: Path, why: str) -> ValueError:
-    return ValueError(f"cannot load the imputer saved in {path}: {why}")
+class LoadError(RevmlError, ValueError):
+    """A saved imputer that cannot be read back (truncated, edited, or another format)."""
 
 
-def load_imputer(
-    path: str | os.PathLike, device: str | torch.device | None = None
-) -> ReverseImputer:
-    """Read an imputer written by :func:`save_imputer`; see :meth:`ReverseImputer.load`."""
+class MissingModelError(FileError, FileNotFoundError):
+    """No saved imputer (or only part of one) where one was expected."""
+
+
+def _fail(path: Path, why: str) -> LoadError:
+    return LoadError(f"cannot load the imputer saved in {path}: {why}")
+
+
+@dataclass
+class Saved:
+    """What :func:`load_imputer` reads: the estimator's parameters, its fitted state and
+    the input description scikit-learn's attributes hold."""
+
+    params: dict
+    state: FittedState
+    n_features_in: int
+    feature_names_in: np.ndarray | None
+
+
+def load_imputer(path: str | os.PathLike, device: str | torch.device | None = None) -> Saved:
+    """Read what :func:`save_imputer` wrote; see :meth:`revml.ReverseImputer.load`.
+
+    ``device`` overrides the saved ``device`` parameter.
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load as load_bytes
 
-    from .imputer import ReverseImputer, _resolve_device
-
     folder = Path(path)
     if not folder.is_dir():
-        raise FileNotFoundError(
+        raise MissingModelError(
             f"no saved imputer at {folder}: expected a folder with {CONFIG_FILE} and "
             f"{MODEL_FILE} (written by ReverseImputer.save)"
         )
     for name in (CONFIG_FILE, MODEL_FILE):
         if not (folder / name).is_file():
-            raise FileNotFoundError(f"{folder / name} is missing: the saved imputer is incomplete")
+            raise MissingModelError(f"{folder / name} is missing: the saved imputer is incomplete")
     raw = (folder / CONFIG_FILE).read_bytes()
     try:
         config = json.loads(raw)
@@ -241,60 +258,76 @@ def load_imputer(
 
     try:
         params = _params_from_json(config["params"])
+        unknown = sorted(set(params) - set(param_table.by_name()))
+        if unknown:
+            raise TypeError(f"unknown parameters {unknown}")
         if device is not None:
             params["device"] = str(device)
-        imp = ReverseImputer(**params)
+        param_table.validate(params)
         try:
-            dev = _resolve_device(imp.device)
-        except ValueError as err:
+            dev = resolve_device(params["device"])
+        except RevmlError as err:
             raise _fail(folder, f"{err}; pass device='cpu' to load it there") from None
         fitted = config["fitted"]
-        for name in _ARRAYS:
-            entry = fitted[name]
+        arrays = {}
+        for field_name, key in _ARRAYS.items():
+            entry = fitted[key]
             if entry["dtype"] not in ("float32", "float64"):
-                raise _fail(folder, f"{name} has dtype {entry['dtype']!r}, not a float")
-            setattr(imp, name, np.asarray(entry["values"], dtype=np.dtype(entry["dtype"])))
-        imp.radius_ = float(fitted["radius_"])
-        imp.masked_ = bool(fitted.get("masked_", False))
-        imp.prior_weight_ = float(fitted.get("prior_weight_", 0.0))
-        imp.history_ = [np.nan if v is None else float(v) for v in fitted["history_"]]
-        imp.n_features_in_ = int(fitted["n_features_in_"])
-        if "feature_names_in_" in fitted:
-            imp.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
-        imp.device_ = dev
+                raise _fail(folder, f"{key} has dtype {entry['dtype']!r}, not a float")
+            arrays[field_name] = np.asarray(entry["values"], dtype=np.dtype(entry["dtype"]))
+        scaler = FeatureScaler(**arrays)
+        training = TrainingRecord(
+            [np.nan if v is None else float(v) for v in fitted["history_"]],
+            int(fitted.get("n_updates_", 0)),
+        )
+        radius = float(fitted["radius_"])
+        masked = bool(fitted.get("masked_", False))
+        prior_weight = float(fitted.get("prior_weight_", 0.0))
+        n_features_in = int(fitted["n_features_in_"])
+        names = fitted.get("feature_names_in_")
+        names = None if names is None else np.asarray(names, dtype=object)
         tabular = config["tabular"]
-        imp.encoder_ = None if tabular is None else TabularEncoder.from_dict(tabular)
+        encoder = None if tabular is None else TabularEncoder.from_dict(tabular)
         architecture = config["architecture"]
-    except (KeyError, TypeError) as err:
+        pretrained = bool(config.get("pretrained_autoencoder"))
+    except (KeyError, TypeError, ValueError) as err:
+        if isinstance(err, LoadError):
+            raise
         raise _fail(folder, f"{CONFIG_FILE} lacks or garbles an entry: {err!r}") from None
 
-    imp.prior_ = None
-    if all(key in state for key in _PRIOR_KEYS):
-        mean, precision = (state.pop(key).to(torch.float64) for key in _PRIOR_KEYS)
+    prior = None
+    if all(key in state for key in PRIOR_KEYS):
+        mean, precision = (state.pop(key).to(torch.float64) for key in PRIOR_KEYS)
         d = mean.shape[0] if mean.dim() == 1 else -1
         if d < 0 or tuple(precision.shape) != (d, d):
             raise _fail(folder, "the saved Gaussian prior has inconsistent shapes")
-        imp.prior_ = GaussianPrior(mean, precision)
-    if imp.prior_weight_ > 0 and imp.prior_ is None:
-        raise _fail(folder, f"prior_weight_={imp.prior_weight_} but {MODEL_FILE} holds no prior")
-    if architecture is None:
-        imp.autoencoder_ = None
-    else:
-        try:
-            module = MLPAutoencoder(**architecture)
-        except (TypeError, ValueError) as err:
-            raise _fail(folder, f"the saved architecture is not valid: {err}") from None
-        try:
-            module.load_state_dict(state, strict=True)
-        except RuntimeError as err:
-            raise _fail(folder, f"weights do not fit the saved architecture: {err}") from None
-        imp.autoencoder_ = module.to(dev).eval().requires_grad_(False)
-        if config.get("pretrained_autoencoder"):
+        prior = GaussianPrior(mean, precision)
+    if prior_weight > 0 and prior is None:
+        raise _fail(folder, f"prior_weight_={prior_weight} but {MODEL_FILE} holds no prior")
+    module = None
+    if architecture is not None:
+        module = _rebuilt(folder, architecture, state).to(dev).eval().requires_grad_(False)
+        if pretrained:
             # The user's module was used as given; a refit of the loaded imputer uses it too.
-            imp.autoencoder = copy.deepcopy(module).cpu().requires_grad_(True)
-    width = imp.encoder_.width if imp.encoder_ is not None else imp.n_features_in_
-    if any(len(getattr(imp, name)) != width for name in _ARRAYS):
+            params["autoencoder"] = copy.deepcopy(module).cpu().requires_grad_(True)
+    width = encoder.width if encoder is not None else n_features_in
+    if any(len(a) != width for a in arrays.values()):
         raise _fail(folder, "fitted arrays do not match the number of features")
-    if imp.prior_ is not None and imp.prior_.mean.shape[0] != width:
+    if prior is not None and prior.mean.shape[0] != width:
         raise _fail(folder, "the saved Gaussian prior does not match the number of features")
-    return imp
+    fitted_state = FittedState(
+        scaler, module, masked, radius, prior_weight, prior, encoder, training, dev, pretrained
+    )
+    return Saved(params, fitted_state, n_features_in, names)
+
+
+def _rebuilt(folder: Path, architecture: dict, state: dict) -> MLPAutoencoder:
+    try:
+        module = MLPAutoencoder(**architecture)
+    except (TypeError, ValueError) as err:
+        raise _fail(folder, f"the saved architecture is not valid: {err}") from None
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise _fail(folder, f"weights do not fit the saved architecture: {err}") from None
+    return module

@@ -12,12 +12,16 @@ from typing import Any
 
 import numpy as np
 
+from .errors import MissingDependencyError
+
 
 def _figure(**kwargs: Any):
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        raise ImportError("revml's pictures need matplotlib: pip install 'revml[plots]'") from None
+        raise MissingDependencyError(
+            "revml's pictures need matplotlib: pip install 'revml[plots]'"
+        ) from None
     return Figure(**kwargs)
 
 

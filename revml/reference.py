@@ -29,8 +29,9 @@ trainable parameters, through a frozen autoencoder ``decode(encode(.))``:
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 
 import torch
 from torch import nn
@@ -167,27 +168,50 @@ def init_noise(
     return z.to(torch.float32)
 
 
+#: Marks the :class:`ReverseConfig` fields the fused kernels read as float scalars: the
+#: custom op takes them as one list, in field order (:func:`kernel_scalars`).
+KERNEL = {"kernel": True}
+
+
 @dataclass(frozen=True)
 class ReverseConfig:
-    """Hyper-parameters of the reverse loop (see :class:`revml.ReverseImputer`)."""
+    """Hyper-parameters of the reverse loop (see :class:`revml.ReverseImputer`).
 
-    n_steps: int = 200
-    lr: float = 0.02
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    dropout: float = 0.0
+    The defaults are the estimator's (``revml.params``); ``radius``, ``seed`` and the
+    prior are what a fit learns or a transform draws.
+    """
+
+    n_steps: int = 75
+    lr: float = field(default=0.01, metadata=KERNEL)
+    beta1: float = field(default=0.9, metadata=KERNEL)
+    beta2: float = field(default=0.999, metadata=KERNEL)
+    eps: float = field(default=1e-8, metadata=KERNEL)
+    dropout: float = field(default=0.45, metadata=KERNEL)
     #: True: inverted dropout, kept entries scaled by 1 / (1 - p) (the seed's form). False:
     #: dropped entries are hidden (set to 0) and kept ones pass unchanged, which is what an
     #: autoencoder trained with masking (hidden entries = 0) expects.
-    dropout_rescale: bool = True
-    missing_weight: float = 1.0
-    sphere_weight: float = 0.01
-    radius: float = 1.0
+    dropout_rescale: bool = False
+    missing_weight: float = field(default=0.3, metadata=KERNEL)
+    sphere_weight: float = field(default=0.0, metadata=KERNEL)
+    radius: float = field(default=1.0, metadata=KERNEL)
     seed: int = 0
     #: Weight of the Gaussian prior's energy in the loss (0: no prior term).
-    prior_weight: float = 0.0
+    prior_weight: float = field(default=0.0, metadata=KERNEL)
     prior: GaussianPrior | None = None
+    #: Standard deviation (scaled units) of the noise on the start of restarts 1, 2, ...
+    restart_noise: float = 0.1
+    #: Input-dropout masks the clean pass averages its output over (1: one plain pass).
+    clean_samples: int = 8
+
+
+KERNEL_SCALARS = tuple(f.name for f in fields(ReverseConfig) if f.metadata.get("kernel"))
+#: The kernel scalars by name, as the op's launcher reads them.
+StepScalars = namedtuple("StepScalars", KERNEL_SCALARS)
+
+
+def kernel_scalars(cfg: ReverseConfig) -> list[float]:
+    """The config's kernel scalars (:data:`KERNEL_SCALARS`) as floats, in field order."""
+    return [float(getattr(cfg, name)) for name in KERNEL_SCALARS]
 
 
 def uses_prior(cfg: ReverseConfig) -> bool:

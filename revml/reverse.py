@@ -157,9 +157,7 @@ def impute_reverse(
     verbose: bool = False,
     row_offset: int = 0,
     restart: int = 0,
-    restart_noise: float = 0.0,
     direct_fill: torch.Tensor | None = None,
-    clean_samples: int = 1,
 ) -> ReverseOutput:
     """Reverse training of the missing entries of ``x`` (N, D, CPU) through ``module``.
 
@@ -168,7 +166,7 @@ def impute_reverse(
     ``batch_size`` on ``device``; the compiled paths get the last batch padded to full size
     with fully observed rows (nothing to optimise there) so they see one shape.
 
-    ``restart`` ``r >= 1`` runs the same loop from a perturbed start: ``restart_noise``
+    ``restart`` ``r >= 1`` runs the same loop from a perturbed start: ``cfg.restart_noise``
     times :func:`~revml.reference.init_noise` (keyed by ``cfg.seed``, ``r``, sample and
     feature) is added to the initial missing entries, which are then clamped to
     ``lo``/``hi``, and the dropout masks use :func:`~revml.reference.restart_seed`.
@@ -176,16 +174,11 @@ def impute_reverse(
     runs restarts, and they are as independent of batching as the loop itself.
 
     ``direct_fill`` is what the missing entries hold for ``init="direct"``'s pass (see
-    :func:`initial_values`); ``clean_samples > 1`` averages the clean pass over that many
+    :func:`initial_values`); ``cfg.clean_samples > 1`` averages the clean pass over that many
     input-dropout masks (:func:`~revml.reference.clean_pass`).
     """
-    if int(clean_samples) < 1:
-        raise ValueError(f"clean_samples must be >= 1, got {clean_samples}")
-    if restart < 0:
-        raise ValueError(f"restart must be >= 0, got {restart}")
-    if not restart_noise >= 0:
-        raise ValueError(f"restart_noise must be >= 0, got {restart_noise}")
     noise_seed = cfg.seed
+    restart_noise = float(cfg.restart_noise)
     cfg = replace(cfg, seed=restart_seed(cfg.seed, restart))
     perturb = restart > 0 and restart_noise > 0
     name = resolve_backend(backend, module, device, work=x.shape[0] * cfg.n_steps)
@@ -245,7 +238,7 @@ def impute_reverse(
         out[start:stop] = xr[:size].cpu()
         losses[start:stop] = loss[:size].cpu()
         if out_clean is not None:
-            xc = _clamped(clean_pass(module, xr, mb, cfg, rows, int(clean_samples)), mb, lo, hi)
+            xc = _clamped(clean_pass(module, xr, mb, cfg, rows, int(cfg.clean_samples)), mb, lo, hi)
             bad = ~torch.isfinite(xc[:size]).all(dim=1)
             if bad.any():  # the clean pass falls back to the loop's result for that row
                 xc = torch.where(torch.isfinite(xc), xc, xr)

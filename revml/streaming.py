@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .errors import MissingFileError
 from .io import infer_types, iter_raw, table_format
 
 if TYPE_CHECKING:
@@ -46,26 +47,19 @@ if TYPE_CHECKING:
     from .tabular import TabularEncoder
 
 MANIFEST = "manifest.json"
-MANIFEST_VERSION = 1
+#: 2: the job records how CSV/TSV cells were read (``keep_default_na``).
+MANIFEST_VERSION = 2
 
 
 def model_fingerprint(imp: ReverseImputer) -> str:
-    """SHA-256 of what decides an imputer's output: weights, fitted arrays, parameters."""
+    """SHA-256 of what decides an imputer's output: its parameters and its whole fitted
+    state (:meth:`revml.state.FittedState.fingerprint`)."""
     h = hashlib.sha256()
     params = imp.get_params(deep=False)
     params.pop("verbose", None)
     params.pop("autoencoder", None)
     h.update(repr(sorted((k, repr(v)) for k, v in params.items())).encode())
-    for name in ("data_min_", "data_range_", "fill_values_", "medians_", "clip_min_"):
-        h.update(np.ascontiguousarray(getattr(imp, name)).tobytes())
-    h.update(np.ascontiguousarray(imp.clip_max_).tobytes())
-    h.update(repr(float(imp.radius_)).encode())
-    if imp.encoder_ is not None:
-        h.update(json.dumps(imp.encoder_.to_dict(), sort_keys=True, default=str).encode())
-    if imp.autoencoder_ is not None:
-        for key, value in sorted(imp.autoencoder_.state_dict().items()):
-            h.update(key.encode())
-            h.update(value.detach().cpu().contiguous().numpy().tobytes())
+    h.update(imp.state_.fingerprint().encode())
     return h.hexdigest()
 
 
@@ -299,6 +293,7 @@ def impute_file(
     barrier: Callable[[], None] | None = None,
     log: Callable[[str], None] | None = None,
     std_dst: str | os.PathLike | None = None,
+    keep_default_na: bool = True,
 ) -> dict:
     """Impute the table ``src`` chunk by chunk into ``dst`` with bounded memory.
 
@@ -325,6 +320,9 @@ def impute_file(
     std_dst : path, optional
         Also write the per-cell spread over the imputer's restarts here
         (:func:`spread_table`; needs ``imp.n_restarts >= 2``), same layout as ``dst``.
+    keep_default_na : bool
+        Read pandas' default NA tokens (and blank cells) of a CSV/TSV ``src`` as missing,
+        as :func:`revml.io.read_raw` does (False: only empty fields).
 
     Returns
     -------
@@ -355,7 +353,7 @@ def impute_file(
         if "".join(path.suffixes).lower().endswith((".gz", ".bz2", ".zip", ".xz", ".zst")):
             raise ValueError(f"chunked output cannot be compressed: write {path.stem} instead")
         if not path.parent.exists():
-            raise FileNotFoundError(f"the folder {path.parent} does not exist")
+            raise MissingFileError(f"the folder {path.parent} does not exist")
     fmt_std = None if std_dst is None else table_format(std_dst)
     if fmt_std is not None and int(imp.n_restarts) < 2:
         raise ValueError(
@@ -378,6 +376,7 @@ def impute_file(
         "chunk_rows": int(chunk_rows),
         "model": model_fingerprint(imp),
         "markers": _markers_json(markers),
+        "keep_default_na": bool(keep_default_na),
         "output_format": fmt_out,
     }  # not the number of processes: a job may resume on more or fewer ranks
     if fmt_std is not None:
@@ -392,7 +391,7 @@ def impute_file(
     stats["missing_after"] = 0
     n_chunks = 0
     try:
-        for i, raw in enumerate(iter_raw(src, chunk_rows)):
+        for i, raw in enumerate(iter_raw(src, chunk_rows, keep_default_na=keep_default_na)):
             n_chunks += 1
             if i % world_size != rank:
                 continue

@@ -10,7 +10,10 @@ turns a table into that matrix and writes imputed values back:
 * boolean columns are encoded as 0/1; an imputed value is ``True`` when it is >= 0.5;
 * categorical and string columns are one-hot encoded on the categories observed in
   training; an imputed value is the category with the largest output, so it is always a
-  valid category of that column;
+  valid category of that column. A column whose one-hot block would be too wide (more
+  than 50 categories, or 10 times the other features: ``max_categories``) is refused with
+  :class:`TooManyCategoriesError`, which says why it is so wide (numbers with a few text
+  tokens in them, an identifier) and what to do;
 * a column with no observed value in training is not encoded: it cannot be learned, so
   its missing cells stay missing (with a warning at fit).
 
@@ -21,6 +24,7 @@ input frame itself are left as they were.
 from __future__ import annotations
 
 import math
+import shlex
 import warnings
 from collections.abc import Hashable
 from dataclasses import asdict, dataclass
@@ -30,11 +34,33 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from .errors import DataError, DataTypeError
+
 KINDS = ("numeric", "integer", "boolean", "categorical", "empty")
 
 #: A categorical column with more distinct values than this (and more than half its rows)
 #: looks like an identifier: one-hot encoding it helps nothing, so the encoder warns.
 _ID_LIKE_CATEGORIES = 50
+
+#: A text column is "numbers with a few tokens" when at least this share of its observed
+#: cells are numbers: the tokens are then most likely missing-value markers. The same rule
+#: as revml.detect's ``text_in_numeric``, so the warning and the detector agree; 90% leaves
+#: room for a marker in 1 cell of 10 while a column of codes ("A1", "12", "B7") stays text.
+NUMERIC_SHARE = 0.9
+
+#: ``max_categories="auto"``: a column's one-hot block may have at most this many
+#: features...
+AUTO_MAX_CATEGORIES = 50
+#: ... and at most this many times the features of all the other columns: a wider block
+#: dominates the autoencoder's loss, and is almost always a mistake (an identifier, or
+#: numbers with a marker in them read as text).
+AUTO_WIDTH_RATIO = 10
+
+
+class TooManyCategoriesError(DataError):
+    """A categorical column would become more one-hot features than ``max_categories``
+    allows; the message names the column, says why it is so wide and how to proceed."""
+
 
 _TRUE = ("true", "True", "TRUE")
 _FALSE = ("false", "False", "FALSE")
@@ -80,7 +106,7 @@ def _json_scalar(value: Any) -> Any:
         value = value.item()
     if isinstance(value, str | bool | int | float):
         return value
-    raise TypeError(
+    raise DataTypeError(
         f"category {value!r} of type {type(value).__name__} cannot be saved: only str, int, "
         "float and bool categories are supported"
     )
@@ -120,7 +146,7 @@ def _infer_kind(series: pd.Series, observed: pd.Series) -> str:
         or isinstance(dtype, pd.PeriodDtype | pd.IntervalDtype)
     )
     if unsupported:
-        raise TypeError(
+        raise DataTypeError(
             f"column {name!r} has dtype {dtype}, which cannot be imputed; convert it to numbers "
             "(e.g. timestamps to seconds) or leave it out of X"
         )
@@ -153,6 +179,72 @@ def _sorted_categories(values: pd.Series, dtype: Any) -> list:
         return sorted(unique.tolist(), key=lambda v: (type(v).__name__, str(v)))
 
 
+def _number_mask(values: pd.Series) -> np.ndarray:
+    """Which values are numbers, or text that reads as one (booleans are not numbers)."""
+    obj = values.astype(object)
+    text = obj.map(lambda v: v.strip() if isinstance(v, str) else v)
+    parsed = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    is_bool = obj.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(dtype=bool)
+    return ~np.isnan(parsed) & ~is_bool
+
+
+def _tokens_among_numbers(observed: pd.Series) -> dict:
+    """``{token: cells}`` when at least :data:`NUMERIC_SHARE` of ``observed`` are numbers
+    (numbers written as text included) and some are not; ``{}`` otherwise."""
+    # By distinct value, not by cell: a column of a million cells has few of them.
+    counts = observed.astype(object).value_counts()
+    if counts.empty:
+        return {}
+    is_num = _number_mask(pd.Series(counts.index, dtype=object))
+    share = counts.to_numpy()[is_num].sum() / counts.sum()
+    if is_num.all() or share < NUMERIC_SHARE:
+        return {}
+    return {k: int(v) for k, v in counts[~is_num].items()}
+
+
+def _cells(tokens: dict) -> str:
+    n = sum(tokens.values())
+    listed = ", ".join(f"{t!r} ({c})" for t, c in list(tokens.items())[:8])
+    more = f" and {len(tokens) - 8} more" if len(tokens) > 8 else ""
+    return f"{n} cell{'s' if n != 1 else ''} holding {listed}{more}"
+
+
+def _mark_advice(name: Hashable, observed: pd.Series, tokens: dict) -> str:
+    """How to turn ``tokens`` into missing cells, on the command line and in Python."""
+    values = list(tokens)
+    shown = repr(values)
+    numbers = observed[~observed.isin(values)]
+    text_numbers = bool(numbers.map(lambda v: isinstance(v, str)).any())
+    if len(values) == 1 and not text_numbers:
+        python = f"missing_values={values[0]!r}"  # the numbers are numbers already
+    else:  # the estimators' missing_values is one value; apply_markers also types the column
+        python = f"revml.detect.apply_markers(X, {{{name!r}: {shown}}})"
+    if all(isinstance(v, str) and "," not in v for v in values):
+        flag = "--missing-values=" + shlex.quote(",".join(values))
+    else:
+        flag = "--missing-values with a JSON file from `revml detect --json`"
+    return (
+        f"mark those tokens missing and it stays numeric: {flag} on the command line, "
+        f"{python} in Python"
+    )
+
+
+def _why_wide(name: Hashable, observed: pd.Series, n_cat: int, tokens: dict) -> str:
+    if tokens:
+        return f"it holds numbers except for {_cells(tokens)}; " + _mark_advice(
+            name, observed, tokens
+        )
+    if _number_mask(pd.Series(pd.unique(observed.astype(object)), dtype=object)).all():
+        return "its values are all numbers written as text: convert it (pandas.to_numeric)"
+    if n_cat > len(observed) / 2:
+        return (
+            "it has more distinct values than half its rows and looks like an identifier: "
+            "leave it out of X (e.g. ColumnTransformer's remainder='passthrough', or "
+            "--exclude on the command line)"
+        )
+    return "leave it out of X, or group its rare categories"
+
+
 class TabularEncoder:
     """Encode a DataFrame (or a 2-D numeric array) as floats with NaN; decode imputations.
 
@@ -164,6 +256,12 @@ class TabularEncoder:
     scale : bool
         Min-max scale numeric and integer columns to [0, 1] on their observed training
         values (one-hot and boolean features already lie in [0, 1]).
+    max_categories : "auto", int or None
+        The most categories (one-hot features) a column may have; :meth:`fit` raises
+        :class:`TooManyCategoriesError` beyond it. ``"auto"``: at most
+        :data:`AUTO_MAX_CATEGORIES`, and at most :data:`AUTO_WIDTH_RATIO` times the
+        features of the other columns (at least one). An int: that many. ``None``: no
+        limit.
 
     Attributes
     ----------
@@ -188,17 +286,38 @@ class TabularEncoder:
     2  3.0  b
     """
 
-    def __init__(self, *, missing_values: Any = np.nan, scale: bool = True) -> None:
+    def __init__(
+        self, *, missing_values: Any = np.nan, scale: bool = True, max_categories: Any = "auto"
+    ) -> None:
         self.missing_values = missing_values
         self.scale = scale
+        self.max_categories = max_categories
+
+    def _check_max_categories(self) -> None:
+        cap = self.max_categories
+        ok = (
+            cap is None
+            or (isinstance(cap, str) and cap == "auto")
+            or (isinstance(cap, int | np.integer) and not isinstance(cap, bool) and cap >= 1)
+        )
+        if not ok:
+            raise ValueError(f"max_categories must be 'auto', None or an int >= 1, got {cap!r}")
+
+    def _category_limit(self, other_features: int) -> int | None:
+        if self.max_categories is None:
+            return None
+        if isinstance(self.max_categories, str):  # "auto"
+            return min(AUTO_MAX_CATEGORIES, AUTO_WIDTH_RATIO * max(other_features, 1))
+        return int(self.max_categories)
 
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any) -> TabularEncoder:
         """Learn each column's kind, categories and scaling from ``X``."""
+        self._check_max_categories()
         frame = self._as_frame(X, fitting=True)
         specs: list[ColumnSpec] = []
         empty: list = []
-        id_like: list = []
+        categorical: list[tuple[ColumnSpec, pd.Series]] = []
         for name in frame.columns:
             series = frame[name]
             miss = series_missing_mask(series, self.missing_values)
@@ -225,10 +344,41 @@ class TabularEncoder:
                     _json_scalar(c) if isinstance(c, np.generic) else c
                     for c in _sorted_categories(observed, series.dtype)
                 ]
-                n_cat = len(spec.categories)
-                if n_cat > _ID_LIKE_CATEGORIES and n_cat > len(observed) / 2:
-                    id_like.append((name, n_cat))
+                categorical.append((spec, observed))
             specs.append(spec)
+        width = sum(s.width for s in specs)
+        too_wide: list[str] = []
+        advice: list[str] = []
+        for spec, observed in categorical:
+            n_cat, name = len(spec.categories), spec.name
+            tokens = _tokens_among_numbers(observed)
+            limit = self._category_limit(width - n_cat)
+            if limit is not None and n_cat > limit:
+                too_wide.append(
+                    f"column {name!r} would become {n_cat} one-hot features, more than the "
+                    f"{limit} allowed{self._limit_reason(width - n_cat)}: "
+                    + _why_wide(name, observed, n_cat, tokens)
+                )
+            elif tokens:
+                advice.append(
+                    f"column {name!r} holds numbers except for {_cells(tokens)}, so it is "
+                    f"encoded as text, with {n_cat} one-hot features; "
+                    + _mark_advice(name, observed, tokens)
+                )
+            elif n_cat > _ID_LIKE_CATEGORIES and n_cat > len(observed) / 2:
+                advice.append(
+                    f"column {name!r} has {n_cat} distinct values (more than half its rows): "
+                    f"it looks like an identifier and becomes {n_cat} one-hot features; "
+                    "leave it out of X (e.g. ColumnTransformer's remainder='passthrough', or "
+                    "--exclude on the command line)"
+                )
+        if too_wide:
+            raise TooManyCategoriesError(
+                "; ".join(too_wide)
+                + ". To one-hot encode such a column all the same, raise the limit: "
+                "max_categories=N or None in Python, --max-categories N or none on the "
+                "command line"
+            )
         if empty:
             warnings.warn(
                 f"column(s) {empty} have no observed value: nothing can be learned about "
@@ -236,19 +386,20 @@ class TabularEncoder:
                 RuntimeWarning,
                 stacklevel=3,
             )
-        for name, n_cat in id_like:
-            warnings.warn(
-                f"column {name!r} has {n_cat} distinct values (more than half its rows): it "
-                f"looks like an identifier and becomes {n_cat} one-hot features; leave it out "
-                "of X (e.g. ColumnTransformer's remainder='passthrough', or --exclude on the "
-                "command line)",
-                UserWarning,
-                stacklevel=3,
-            )
+        for message in advice:
+            warnings.warn(message, UserWarning, stacklevel=3)
         self.columns_ = list(frame.columns)
         self.specs_ = specs
         self.is_frame_ = is_dataframe(X)
         return self
+
+    def _limit_reason(self, other_features: int) -> str:
+        if not isinstance(self.max_categories, str):
+            return f" (max_categories={self.max_categories})"
+        return (
+            f" (max_categories='auto': at most {AUTO_MAX_CATEGORIES}, and at most "
+            f"{AUTO_WIDTH_RATIO} times the {other_features} feature(s) of the other columns)"
+        )
 
     # ------------------------------------------------------------------ layout
     @property
@@ -461,7 +612,7 @@ class TabularEncoder:
         """JSON-ready state (see :meth:`from_dict`)."""
         for name in self.columns_:
             if not isinstance(name, str | int) or isinstance(name, bool):
-                raise TypeError(
+                raise DataTypeError(
                     f"column label {name!r} cannot be saved: only str and int labels can"
                 )
         specs = []

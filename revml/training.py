@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .errors import RevmlError
 
-class TrainingDivergedError(FloatingPointError):
+
+class TrainingDivergedError(RevmlError, FloatingPointError):
     """Autoencoder training produced a non-finite loss: no model is better than a broken one.
 
     A subclass of :class:`FloatingPointError`; raised by :func:`train_autoencoder` (and so
@@ -46,9 +49,25 @@ class TrainConfig:
 
 @dataclass
 class TrainHistory:
-    """Mean training loss per epoch (MSE over observed entries)."""
+    """Mean training loss per epoch (MSE over observed entries) and the updates made."""
 
     loss: list[float] = field(default_factory=list)
+    n_updates: int = 0
+
+
+@dataclass(frozen=True)
+class TrainingHook:
+    """What a distributed fit changes in :func:`train_autoencoder`, and nothing else.
+
+    ``wrap`` turns the module into the one the loop calls (``DistributedDataParallel``);
+    ``order(epoch)`` gives this process's sample order for an epoch (a shard of a
+    permutation shared by every process); ``reduce`` sums a tensor over the processes
+    (the epoch's loss total). Every process must run the same number of batches.
+    """
+
+    wrap: Callable[[nn.Module], nn.Module] | None = None
+    order: Callable[[int], torch.Tensor] | None = None
+    reduce: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
 def default_train_config(n_samples: int, seed: int = 0, masked: bool = False) -> TrainConfig:
@@ -123,6 +142,7 @@ def train_autoencoder(
     cfg: TrainConfig,
     *,
     verbose: bool = False,
+    hook: TrainingHook | None = None,
 ) -> TrainHistory:
     """Train ``module`` in place to reconstruct ``x`` (N, D); NaN entries are missing.
 
@@ -132,7 +152,8 @@ def train_autoencoder(
     With ``cfg.masking="mixed"`` missing and hidden entries are 0 at the input instead
     (:func:`mixed_masks`), optionally with self-conditioning (``cfg.self_condition``).
     ``x`` and ``module`` must be on the same device. Shuffling and masking draw from a
-    generator seeded with ``cfg.seed``.
+    generator seeded with ``cfg.seed``. ``hook`` (:class:`TrainingHook`) lets a distributed
+    fit run this same loop with a wrapped module and a sharded sample order.
     """
     if cfg.masking not in MASKINGS:
         raise ValueError(f"unknown masking {cfg.masking!r}; expected one of {MASKINGS}")
@@ -151,14 +172,19 @@ def train_autoencoder(
         fill = torch.zeros_like(fill)
     x_filled = torch.where(observed, x, fill)
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
-    opt = torch.optim.Adam(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    hook = hook or TrainingHook()
+    net = hook.wrap(module) if hook.wrap is not None else module
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     history = TrainHistory()
     module.train()
     bar = tqdm(range(cfg.epochs), desc="training autoencoder", disable=not verbose, unit="epoch")
     for epoch in bar:
-        order = torch.randperm(n, generator=gen).to(device)
-        total, count = 0.0, 0
-        for start in range(0, n, cfg.batch_size):
+        if hook.order is None:
+            order = torch.randperm(n, generator=gen).to(device)
+        else:
+            order = hook.order(epoch).to(device)
+        total = torch.zeros(2, dtype=torch.float64)
+        for start in range(0, len(order), cfg.batch_size):
             idx = order[start : start + cfg.batch_size]
             target = x_filled[idx]
             obs = observed[idx]
@@ -168,11 +194,11 @@ def train_autoencoder(
                 inp = torch.where(hide, 0.0, target)
                 if cfg.self_condition > 0 and torch.rand((), generator=gen) < cfg.self_condition:
                     with torch.no_grad():
-                        inp = torch.where(hide | ~obs, module(inp), target)
+                        inp = torch.where(hide | ~obs, net(inp), target)
             elif cfg.mask_fraction > 0:
                 hide = torch.rand(target.shape, generator=gen).to(device) < cfg.mask_fraction
                 inp = torch.where(hide, fill, target)
-            out = module(inp)
+            out = net(inp)
             n_obs = obs.sum().clamp_min(1)
             loss = ((out - target) ** 2 * obs).sum() / n_obs
             if not torch.isfinite(loss):
@@ -186,9 +212,13 @@ def train_autoencoder(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(loss.detach()) * int(n_obs)
-            count += int(n_obs)
-        history.loss.append(total / max(count, 1))
+            history.n_updates += 1
+            total += torch.tensor(
+                [float(loss.detach()) * int(n_obs), int(n_obs)], dtype=total.dtype
+            )
+        if hook.reduce is not None:
+            total = hook.reduce(total)
+        history.loss.append(float(total[0] / total[1].clamp_min(1)))
         bar.set_postfix(loss=f"{history.loss[-1]:.5f}")
     module.eval()
     return history

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -45,9 +46,20 @@ def test_detect_prints_the_report_and_writes_json(csv, tmp_path, capsys):
     out = tmp_path / "markers.json"
     assert main(["detect", str(csv), "--json", str(out)]) == 0
     text = capsys.readouterr().out
+    # "N/A" and " " are read as missing, as pandas reads them, and the report says so.
+    assert "age (integer, 3 missing already): 5 more cells would be missing" in text
+    assert "sentinel" in text and "zero" in text
+    assert '"N/A" x3' in text and '" " x3' in text and "--no-default-na" in text
+    assert "bp (numeric, 3 missing already)" in text  # empty fields are missing already
+    data = json.loads(out.read_text())
+    assert {c["name"] for c in data["columns"] if c["markers"]} == {"age", "bp"}
+    assert {r["name"] for r in data["read_as_missing"]} == {"age", "bp", "smoker"}
+    # With --no-default-na every token but the empty field is a marker to decide on.
+    assert main(["detect", str(csv), "--no-default-na", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
     assert "age (integer): 8 more cells would be missing" in text
     assert "sentinel" in text and "zero" in text and "whitespace" in text
-    assert "bp (numeric, 3 missing already)" in text  # empty fields are missing already
+    assert "bp (numeric, 3 missing already)" in text
     data = json.loads(out.read_text())
     assert {c["name"] for c in data["columns"] if c["markers"]} == {"age", "bp", "smoker"}
 
@@ -57,7 +69,8 @@ def test_impute_with_detect_writes_a_complete_csv(csv, tmp_path, capsys):
     code = main(["impute", str(csv), "-o", str(out), "--detect", "--exclude", "id", *FAST])
     assert code == 0
     err = capsys.readouterr().err
-    assert "treating as missing:" in err and "age: 'N/A' (3 cells), -999 (5 cells)" in err
+    assert "treating as missing:" in err and "age: -999 (5 cells)" in err
+    assert '"N/A" x3' in err  # read as missing as pandas reads it: the report says so
     filled = pd.read_csv(out)
     raw = pd.read_csv(csv, dtype=str, keep_default_na=False)
     assert list(filled.columns) == list(raw.columns) and len(filled) == len(raw)
@@ -157,7 +170,7 @@ def test_evaluate_prints_a_table_chart_and_json(csv, tmp_path, capsys):
         (["impute", "{csv}", "-o", "o.csv", "--exclude", "nope"], "--exclude names columns"),
         (["impute", "{csv}", "-o", "o.csv", "--model", "{tmp}/none"], "no saved imputer"),
         (["evaluate", "{csv}", "--fraction", "1.5", "--quiet"], "fraction must be in"),
-        (["fit", "{csv}", "-o", "m", "--hidden", "8,x"], "--hidden takes widths"),
+        (["fit", "{csv}", "-o", "m", "--hidden", "8,x"], "widths like 64,32 are expected"),
     ],
 )
 def test_user_errors_exit_2_with_a_message(csv, tmp_path, monkeypatch, capsys, argv, message):
@@ -165,7 +178,8 @@ def test_user_errors_exit_2_with_a_message(csv, tmp_path, monkeypatch, capsys, a
     argv = [a.format(csv=csv, tmp=tmp_path) for a in argv]
     assert main(argv) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert last.startswith("revml: error: ") and message in last
+    # revml's own errors, or argparse's usage errors ("revml fit: error: argument ...")
+    assert re.match(r"revml( \w+)?: error: ", last) and message in last, last
 
 
 def test_usage_errors_and_help(capsys):
@@ -177,3 +191,20 @@ def test_usage_errors_and_help(capsys):
     for option in ("--model", "--detect", "--missing-values", "--exclude", "--seed", "--device"):
         assert option in text
     assert "--quiet" in text and "no progress bars" in text
+
+
+def test_a_bug_is_not_a_user_error(csv, tmp_path, monkeypatch):
+    """Only revml's own errors (and ValueError) exit 2; anything else keeps its traceback."""
+    import revml.commands
+
+    def broken(*args, **kwargs):
+        raise TypeError("a bug, not the user's doing")
+
+    monkeypatch.setattr(revml.commands, "read_table", broken)
+    with pytest.raises(TypeError, match="a bug"):
+        main(["fit", str(csv), "-o", str(tmp_path / "m"), "--quiet"])
+    monkeypatch.setattr(
+        revml.commands, "read_table", lambda *a, **k: (_ for _ in ()).throw(KeyError("k"))
+    )
+    with pytest.raises(KeyError):
+        main(["fit", str(csv), "-o", str(tmp_path / "m"), "--quiet"])

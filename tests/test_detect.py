@@ -137,7 +137,12 @@ def test_csv_files_are_read_as_written(tmp_path):
     found = detect(path)
     assert found.source == str(path)
     assert found["a"].n_null == 1 and found["a"].markers == []  # an empty field: missing
-    assert kinds(found, "b") == {"NA": "string"}  # pandas would have hidden this one
+    # "NA" is missing as pandas reads it, and the detection says it was read so.
+    assert found["b"].n_null == 2 and found["b"].markers == []
+    assert found.read_as_missing == {"a": {"": 1}, "b": {"NA": 2}}
+    kept = detect(path, keep_default_na=False)  # then every token is seen as written
+    assert kept["a"].n_null == 1 and kept.read_as_missing == {}
+    assert kinds(kept, "b") == {"NA": "string"}
 
 
 def test_bad_arguments():

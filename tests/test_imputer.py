@@ -245,13 +245,13 @@ def test_direct_output_is_the_whole_reconstruction_of_each_row(table):
     _, miss, x_nan = table
     imp = ReverseImputer(**FAST).fit(x_nan)
     out = imp.direct_output(x_nan)
-    xs = (np.where(miss, np.nan, x_nan) - imp.data_min_) / imp.data_range_
+    xs = (np.where(miss, np.nan, x_nan) - imp.scaler_.offset) / imp.scaler_.span
     # An AE trained with masking saw missing entries as 0; a plain one gets the means.
     assert imp.masked_
     filled = np.where(miss, 0.0, xs)
     with torch.no_grad():
         expect = imp.autoencoder_(torch.from_numpy(filled).float()).double().numpy()
-    expect = expect * imp.data_range_ + imp.data_min_
+    expect = expect * imp.scaler_.span + imp.scaler_.offset
     np.testing.assert_allclose(out, expect, rtol=1e-5, atol=1e-6)
     assert not np.allclose(out[0], out[1])  # each row is reconstructed from its own input
 

@@ -289,7 +289,7 @@ def test_input_update(shape, p, clamp):
     rows = torch.randint(0, 2**40, (B,), generator=gen)
     lo = torch.full((D,), 0.2) if clamp else None
     hi = torch.full((D,), 0.8) if clamp else None
-    step, cfg = 7, ReverseConfig(lr=0.05, dropout=p)
+    step, cfg = 7, ReverseConfig(lr=0.05, dropout=p, dropout_rescale=True)
     bias1, bias2 = 1.0 - cfg.beta1**step, 1.0 - cfg.beta2**step
     x_d, m_d, v_d = to_device(x, m, v)
     g_d, w_d, dr_d, miss_d, lo_d, hi_d = to_device(g, weight, dr, miss, lo, hi)
@@ -383,21 +383,21 @@ STEP_CASES = {
         "tanh",
         "tanh",
         "identity",
-        ReverseConfig(dropout=0.2, sphere_weight=0.02, seed=7),
+        ReverseConfig(dropout=0.2, dropout_rescale=True, sphere_weight=0.02, seed=7),
         True,
     ),
     "leaky-dropout": (
         "leaky_relu",
         "relu",
         "sigmoid",
-        ReverseConfig(dropout=0.1, sphere_weight=0.0, lr=0.05),
+        ReverseConfig(dropout=0.1, dropout_rescale=True, sphere_weight=0.0, lr=0.05),
         False,
     ),
     "sigmoid-all": (
         "sigmoid",
         "leaky_relu",
         "tanh",
-        ReverseConfig(dropout=0.3, sphere_weight=0.1, radius=2.0),
+        ReverseConfig(dropout=0.3, dropout_rescale=True, sphere_weight=0.1, radius=2.0),
         True,
     ),
     # The imputer's default loop: hiding dropout (no 1 / (1 - p) rescale), full weight on
@@ -495,7 +495,7 @@ def test_triton_step_loop_matches_reference():
     ae = _autoencoder("relu", "identity", "sigmoid", seed=3)
     ae64 = copy.deepcopy(ae).double()
     x, miss, rows = _batch(3, batch=8)
-    cfg = ReverseConfig(n_steps=20, dropout=0.1, sphere_weight=0.05)
+    cfg = ReverseConfig(n_steps=20, dropout=0.1, dropout_rescale=True, sphere_weight=0.05)
     x_d, miss_d, rows_d = to_device(x, miss, rows)
     x_out, loss = reference.reverse_impute(ae, x_d, miss_d, rows_d, cfg, step_fn=triton_step)
     x64, loss64 = reference.reverse_impute(ae64, x.double(), miss, rows, cfg)

@@ -67,7 +67,7 @@ def test_hiding_dropout_does_not_rescale_the_kept_inputs():
     rows = torch.arange(5)
     keep = dropout_keep(3, rows, 1, 16, 0.4)
     hide = ReverseConfig(dropout=0.4, dropout_rescale=False)
-    scale = ReverseConfig(dropout=0.4)
+    scale = ReverseConfig(dropout=0.4, dropout_rescale=True)
     want_hide = (ae(x * keep) - x) ** 2
     w = torch.where(miss, hide.missing_weight, 1.0)
     expected = (w * want_hide).sum(1) / 16
@@ -100,7 +100,7 @@ def test_masked_imputer_round_trips_and_keeps_its_settings(tmp_path):
     x = z @ rng.normal(size=(3, 9))
     x[rng.random(x.shape) < 0.2] = np.nan
     imp = ReverseImputer(**FAST).fit(x)
-    assert imp.masked_ and imp._hides() and not imp.reverse_config().dropout_rescale
+    assert imp.masked_ and not imp.reverse_config().dropout_rescale
     out = imp.transform(x)
     loaded = ReverseImputer.load(imp.save(tmp_path / "imp"))
     assert loaded.masked_
@@ -144,12 +144,13 @@ def _table_with_gaps(n=120, seed=0):
 def test_center_scaling_puts_the_column_means_at_zero():
     missing = _table_with_gaps()
     imp = ReverseImputer(scaling="center", **FAST).fit(missing)
-    np.testing.assert_allclose(imp.data_min_, np.nanmean(missing, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(imp.scaler_.offset, np.nanmean(missing, axis=0), rtol=1e-12)
     span = np.nanmax(missing, axis=0) - np.nanmin(missing, axis=0)
-    np.testing.assert_allclose(imp.data_range_, span, rtol=1e-12)
-    np.testing.assert_allclose(imp.fill_values_, 0.0, atol=1e-6)  # a hidden 0 is the mean (float32)
-    assert (imp.clip_min_ < 0).all() and (imp.clip_max_ > 0).all()
-    assert np.allclose(imp.clip_max_ - imp.clip_min_, 1.0)
+    np.testing.assert_allclose(imp.scaler_.span, span, rtol=1e-12)
+    # a hidden 0 is the mean (to float32 precision)
+    np.testing.assert_allclose(imp.scaler_.means, 0.0, atol=1e-6)
+    assert (imp.scaler_.clip_lo < 0).all() and (imp.scaler_.clip_hi > 0).all()
+    assert np.allclose(imp.scaler_.clip_hi - imp.scaler_.clip_lo, 1.0)
     out = imp.transform(missing)
     seen = ~np.isnan(missing)
     assert np.array_equal(out[seen], missing[seen])
@@ -183,4 +184,4 @@ def test_auto_scaling_centres_tables_for_a_masked_autoencoder(params, unit, expe
         "minmax": np.nanmin(missing, axis=0),
         "none": np.zeros(missing.shape[1]),
     }
-    np.testing.assert_allclose(imp.data_min_, offsets[expected], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(imp.scaler_.offset, offsets[expected], rtol=1e-12, atol=1e-15)

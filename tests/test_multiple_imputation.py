@@ -6,6 +6,7 @@ import copy
 import json
 import math
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ from asserts import assert_close
 
 from revml import ReverseImputer, masks
 from revml.cli import main
+from revml.fitting import seeds
 from revml.persistence import CONFIG_FILE, _canonical, _sha256
 from revml.reference import init_noise, restart_seed
 from revml.reverse import impute_reverse, initial_values
@@ -86,19 +88,18 @@ def test_restart_seed_keeps_restart_zero_and_separates_the_others():
 def test_a_restart_starts_from_the_noisy_clamped_start(fitted):
     """With no steps the loop returns its start: the init plus restart_noise * noise."""
     imp, _, x_nan = fitted
-    xs = torch.from_numpy((x_nan - imp.data_min_) / imp.data_range_).float()
+    sc = imp.scaler_
+    xs = torch.from_numpy((x_nan - sc.offset) / sc.span).float()
     miss = torch.isnan(xs)
-    means, medians = torch.from_numpy(imp.fill_values_), torch.from_numpy(imp.medians_)
-    lo, hi = torch.from_numpy(imp.clip_min_), torch.from_numpy(imp.clip_max_)
-    cfg = restarts(imp, n_steps=0).reverse_config(seed=5)
+    means, medians = torch.from_numpy(sc.means), torch.from_numpy(sc.medians)
+    lo, hi = torch.from_numpy(sc.clip_lo), torch.from_numpy(sc.clip_hi)
+    cfg = replace(restarts(imp, n_steps=0).reverse_config(seed=5), restart_noise=0.3)
     common = dict(init="median", means=means, medians=medians, lo=lo, hi=hi)
     common.update(backend="reference", batch_size=32, device=torch.device("cpu"), clean=False)
     x0 = initial_values(imp.autoencoder_, xs, miss, "median", means, medians)
-    plain = impute_reverse(imp.autoencoder_, xs, miss, cfg, **common, restart_noise=0.3).x
+    plain = impute_reverse(imp.autoencoder_, xs, miss, cfg, **common).x
     assert torch.equal(plain, x0)  # restart 0 ignores the noise
-    got = impute_reverse(
-        imp.autoencoder_, xs, miss, cfg, **common, row_offset=10, restart=2, restart_noise=0.3
-    ).x
+    got = impute_reverse(imp.autoencoder_, xs, miss, cfg, **common, row_offset=10, restart=2).x
     noise = init_noise(5, torch.arange(10, 10 + len(xs)), xs.shape[1], restart=2)
     want = torch.where(miss, torch.minimum(torch.maximum(x0 + 0.3 * noise, lo), hi), x0)
     assert torch.equal(got, want)
@@ -200,8 +201,9 @@ def test_lowest_loss_takes_each_rows_best_restart_from_separate_runs(fitted):
     imp3 = restarts(imp, n_restarts=3, combine="lowest_loss")
     d = imp3.transform_details(x_nan)
     # Each restart run on its own, through the loop's own function.
-    xs = torch.from_numpy((x_nan - imp.data_min_) / imp.data_range_).float()
-    cfg = imp3.reverse_config(imp3._transform_seed())
+    sc = imp.scaler_
+    xs = torch.from_numpy((x_nan - sc.offset) / sc.span).float()
+    cfg = imp3.reverse_config(seeds(imp3.random_state)[1])
     runs = [
         impute_reverse(
             imp.autoencoder_,
@@ -209,25 +211,23 @@ def test_lowest_loss_takes_each_rows_best_restart_from_separate_runs(fitted):
             torch.isnan(xs),
             cfg,
             init=imp3.init,
-            means=torch.from_numpy(imp.fill_values_),
-            medians=torch.from_numpy(imp.medians_),
-            lo=torch.from_numpy(imp.clip_min_),
-            hi=torch.from_numpy(imp.clip_max_),
+            means=torch.from_numpy(sc.means),
+            medians=torch.from_numpy(sc.medians),
+            lo=torch.from_numpy(sc.clip_lo),
+            hi=torch.from_numpy(sc.clip_hi),
             backend="reference",
             batch_size=4096,
             device=torch.device("cpu"),
             clean=True,
             restart=r,
-            restart_noise=imp3.restart_noise,
-            direct_fill=imp3._fill_vector(),
-            clean_samples=imp3.clean_samples,
+            direct_fill=imp3.state_.fill(imp3.fill),
         )
         for r in range(3)
     ]
     losses = np.stack([run.loss.numpy() for run in runs])
     assert np.array_equal(d.restart_loss, losses)
     for r, run in enumerate(runs):
-        values = run.x_clean.double().numpy() * imp.data_range_ + imp.data_min_
+        values = run.x_clean.double().numpy() * sc.span + sc.offset
         np.testing.assert_allclose(d.imputations[r], np.where(np.isnan(x_nan), values, x_nan))
     best = losses.argmin(axis=0)
     assert len(set(best.tolist())) > 1  # the choice is not the same restart everywhere
@@ -383,7 +383,7 @@ def test_save_load_round_trips_the_restart_parameters(fitted, tmp_path):
         ({"restart_noise": float("nan")}, "restart_noise must be a finite number >= 0"),
         ({"restart_noise": float("inf")}, "restart_noise must be a finite number >= 0"),
         ({"restart_noise": "0.1"}, "restart_noise must be a finite number >= 0"),
-        ({"combine": "median"}, "combine='median' is not one of"),
+        ({"combine": "median"}, "unknown combine 'median'; combine must be one of"),
     ],
 )
 def test_bad_parameters_are_named(fitted, params, match):

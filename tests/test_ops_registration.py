@@ -12,6 +12,7 @@ import copy
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,12 +23,12 @@ pytest.importorskip("triton", reason="the Triton kernels need the triton package
 from revml.model import MLPAutoencoder
 from revml.ops.plan import step_plan
 from revml.ops.reverse_step import launch_step, reverse_step, run_plan
-from revml.reference import ReverseConfig, dropout_scale, reference_step
+from revml.reference import ReverseConfig, dropout_scale, kernel_scalars, reference_step
 
 pytestmark = pytest.mark.kernels
 
 ROOT = Path(__file__).resolve().parents[1]
-CFG = ReverseConfig(dropout=0.2, sphere_weight=0.1, seed=2**35 + 3)
+CFG = ReverseConfig(dropout=0.2, dropout_rescale=True, sphere_weight=0.1, seed=2**35 + 3)
 
 
 def _problem():
@@ -52,20 +53,13 @@ def _op_args(plan, x, miss, m, v, rows, step=2):
         plan.activations,
         plan.slopes,
         plan.n_encoder,
-        CFG.lr,
-        CFG.beta1,
-        CFG.beta2,
-        CFG.eps,
-        CFG.dropout,
+        # a Gaussian prior of weight 0.03: its (D,) mean and (D, D) precision travel as tensors
+        kernel_scalars(replace(CFG, prior_weight=0.03)),
         dropout_scale(CFG),
-        CFG.missing_weight,
-        CFG.sphere_weight,
-        CFG.radius,
         CFG.seed,
         None,
         None,
         "ieee",
-        0.03,  # a Gaussian prior: its (D,) mean and (D, D) precision travel as tensors
         torch.full((x.shape[1],), 0.5),
         torch.eye(x.shape[1]) * 2.0,
     )
@@ -133,20 +127,14 @@ def check_kernels_are_captured():
             plan.activations,
             plan.slopes,
             plan.n_encoder,
-            0.02,
-            0.9,
-            0.999,
-            1e-8,
-            0.2,
+            kernel_scalars(
+                ReverseConfig(lr=0.02, dropout=0.2, missing_weight=1.0, sphere_weight=0.1)
+            ),
             1.0 / (1.0 - 0.2),
-            1.0,
-            0.1,
-            1.0,
             0,
             lo,
             None,
             "ieee",
-            0.0,
             None,
             None,
         )

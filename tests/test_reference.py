@@ -133,7 +133,14 @@ def test_reverse_grad_matches_manual_backprop(act, dropout, dtype):
     x = torch.rand(b, d, dtype=torch.float64)
     miss = torch.rand(b, d) < 0.4
     rows = torch.arange(100, 100 + b)
-    cfg = ReverseConfig(dropout=dropout, missing_weight=0.7, sphere_weight=0.3, radius=1.7, seed=3)
+    cfg = ReverseConfig(
+        dropout=dropout,
+        dropout_rescale=True,
+        missing_weight=0.7,
+        sphere_weight=0.3,
+        radius=1.7,
+        seed=3,
+    )
     keep = dropout_keep(cfg.seed, rows, 5, d, dropout).double() if dropout else None
     expect = manual_grad(ae.double(), x, miss, keep, cfg)
     grad, loss = reverse_grad(ae.to(dtype), x.to(dtype), miss, rows, 5, cfg)

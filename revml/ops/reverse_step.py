@@ -38,10 +38,13 @@ from revml.ops.launch import (
 from revml.ops.plan import ACTIVATION_NAMES, StepPlan, step_plan
 from revml.prior import GaussianPrior
 from revml.reference import (
+    KERNEL_SCALARS,
     SPHERE_EPS,
     ReverseConfig,
+    StepScalars,
     dropout_scale,
     dropout_threshold,
+    kernel_scalars,
     reference_step,
     uses_prior,
 )
@@ -70,33 +73,31 @@ def launch_step(
     activations: list[int],
     slopes: list[float],
     n_encoder: int,
-    lr: float,
-    beta1: float,
-    beta2: float,
-    eps: float,
-    dropout: float,
+    scalars: list[float],
     dropout_scale: float,
-    missing_weight: float,
-    sphere_weight: float,
-    radius: float,
     seed: int,
     lo: torch.Tensor | None,
     hi: torch.Tensor | None,
     input_precision: str,
-    prior_weight: float,
     prior_mean: torch.Tensor | None,
     prior_precision: torch.Tensor | None,
 ) -> torch.Tensor:
     """All kernels of one step; updates ``x``, ``m``, ``v`` in place, returns the loss (B,).
 
     Arguments are :func:`triton_step`'s, already validated, with the module flattened to
-    its layers (:class:`revml.ops.plan.StepPlan`) and the config to its fields.
+    its layers (:class:`revml.ops.plan.StepPlan`) and the config to its kernel scalars
+    (``scalars``: :func:`revml.reference.kernel_scalars`, the fields named by
+    :data:`~revml.reference.KERNEL_SCALARS`, in that order).
     ``x``, ``m``, ``v``: (B, D) fp32 contiguous; ``miss``: (B, D) bool contiguous;
     ``rows``: (B,) int64; ``lo``, ``hi``: (D,) fp32 or None. ``seed`` holds the seed's low
     64 bits as a signed int64 (all the dropout hash reads). ``prior_mean`` (D,) and
     ``prior_precision`` (D, D), fp32, or None: the Gaussian prior, whose gradient (one
     matrix product) joins the loss's direct term ``dr`` before the fused update.
     """
+    p = StepScalars(*scalars)
+    lr, beta1, beta2, eps, dropout = p.lr, p.beta1, p.beta2, p.eps, p.dropout
+    missing_weight, sphere_weight, radius = p.missing_weight, p.sphere_weight, p.radius
+    prior_weight = p.prior_weight
     n_layers = len(weights)
     n_features = x.shape[1]
     drop = None
@@ -228,20 +229,12 @@ def _reverse_step_cpu(
     activations,
     slopes,
     n_encoder,
-    lr,
-    beta1,
-    beta2,
-    eps,
-    dropout,
+    scalars,
     dropout_scale,
-    missing_weight,
-    sphere_weight,
-    radius,
     seed,
     lo,
     hi,
     input_precision,
-    prior_weight,
     prior_mean,
     prior_precision,
 ):
@@ -259,20 +252,12 @@ def _reverse_step_cpu(
             activations,
             slopes,
             n_encoder,
-            lr,
-            beta1,
-            beta2,
-            eps,
-            dropout,
+            scalars,
             dropout_scale,
-            missing_weight,
-            sphere_weight,
-            radius,
             seed,
             lo,
             hi,
             input_precision,
-            prior_weight,
             prior_mean,
             prior_precision,
         )
@@ -282,17 +267,9 @@ def _reverse_step_cpu(
     ]
     module = _Autoencoder(_LayerStack(layers[:n_encoder]), _LayerStack(layers[n_encoder:]))
     cfg = ReverseConfig(
-        lr=lr,
-        beta1=beta1,
-        beta2=beta2,
-        eps=eps,
-        dropout=dropout,
+        **dict(zip(KERNEL_SCALARS, scalars, strict=True)),
         dropout_rescale=dropout_scale != 1.0,
-        missing_weight=missing_weight,
-        sphere_weight=sphere_weight,
-        radius=radius,
         seed=seed,
-        prior_weight=prior_weight,
         prior=None if prior_mean is None else GaussianPrior(prior_mean, prior_precision),
     )
     return reference_step(module, x, miss, m, v, rows, step, cfg, lo, hi)
@@ -366,20 +343,12 @@ def run_plan(
         plan.activations,
         plan.slopes,
         plan.n_encoder,
-        float(cfg.lr),
-        float(cfg.beta1),
-        float(cfg.beta2),
-        float(cfg.eps),
-        float(cfg.dropout),
+        kernel_scalars(cfg),
         dropout_scale(cfg),
-        float(cfg.missing_weight),
-        float(cfg.sphere_weight),
-        float(cfg.radius),
         seed - (1 << 64) if seed >= 1 << 63 else seed,
         lo,
         hi,
         _input_precision(x.device),
-        float(cfg.prior_weight) if prior is not None else 0.0,
         None if prior is None else prior.mean,
         None if prior is None else prior.precision,
     )

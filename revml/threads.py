@@ -1,0 +1,56 @@
+"""How many CPU threads torch gets for a job: one for small GEMMs, all cores for large ones.
+
+A small autoencoder's matrix products (a batch of 16 rows through 30-64-30 layers) take
+microseconds; splitting them over OpenMP threads costs more than it saves, and on a busy
+machine the threads spin against each other and the other process (one epoch of 19
+updates measured 10 s under load). :func:`torch_threads` runs such jobs with one thread and
+leaves large ones on every thread torch has (``benchmarks/bench_threads.py`` measured the
+threshold; the README has the figures).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+
+#: Jobs whose largest matrix product has fewer multiply-adds than this (rows of a batch
+#: times the two widths of the widest layer) run with one thread on the CPU. Measured with
+#: benchmarks/bench_threads.py on a 2-core x86 CPU: the 300-row table's training batches
+#: (16-32 rows x 5-64 x 64) ran 1.7x faster on one thread than on two, idle, and 6x faster
+#: with a second busy process; MNIST's (256 x 784 x 1024, 2e8) ran 1.6x faster on two.
+SMALL_GEMM = 4_000_000
+
+
+def gemm_size(rows: int, widths: list[int] | tuple[int, ...]) -> int:
+    """Multiply-adds of the largest matrix product of ``rows`` rows through layers of
+    ``widths`` (input, hidden..., code, ..., output)."""
+    return int(rows) * max((a * b for a, b in itertools.pairwise(widths)), default=0)
+
+
+def threads_for(work: int, requested: int | str | None = "auto") -> int | None:
+    """The thread count for a job of ``work`` multiply-adds (None: leave torch's setting).
+
+    ``requested`` is the estimator's ``threads``: ``"auto"`` (one thread below
+    :data:`SMALL_GEMM`, torch's setting above), or an explicit count.
+    """
+    if requested not in ("auto", None):
+        return int(requested)
+    return 1 if work < SMALL_GEMM else None
+
+
+@contextmanager
+def torch_threads(n: int | None, device: torch.device | None = None) -> Iterator[None]:
+    """Run the block with ``n`` intra-op threads on the CPU (None or a GPU: unchanged),
+    then restore the previous setting."""
+    if n is None or (device is not None and device.type != "cpu"):
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
