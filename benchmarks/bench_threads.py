@@ -5,6 +5,7 @@ Times one training epoch of revml's default autoencoder, through the real traini
 
 * the 300-row mixed CSV of ``revml.datasets.messy_table`` (encoded as ``revml impute``
   does), batch and architecture sized by revml's defaults;
+* two synthetic tables of 2,048 rows with 30 and 200 features (sizes in between);
 * MNIST-sized work: 10,240 rows of 784 features (40 updates of 256 rows: one epoch of the
   full 60,000 digits is 235 such updates), the default 784-1024-512-64 autoencoder;
 
@@ -19,22 +20,21 @@ neighbour a shared machine has). Prints a table and writes
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
 from revml.datasets import messy_table
 from revml.experiments.mnist import environment
 from revml.fitting import train_config
-from revml.io import infer_types
+from revml.io import infer_types, read_raw
 from revml.model import MLPAutoencoder, default_architecture
 from revml.tabular import TabularEncoder
 from revml.threads import gemm_size
@@ -49,10 +49,21 @@ BUSY = (
 
 
 def small_table() -> torch.Tensor:
-    raw = pd.read_csv(io.StringIO(messy_table(300, seed=0)), dtype=str, keep_default_na=True)
-    frame = infer_types(raw)
-    enc = TabularEncoder(max_categories=None).fit(frame)
+    """The messy CSV as ``revml impute`` reads it (pandas' NA tokens missing), encoded."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "messy.csv"
+        path.write_text(messy_table(300, seed=0))
+        frame = infer_types(read_raw(path))
+    enc = TabularEncoder().fit(frame)
     return torch.from_numpy(enc.encode(frame)).float()
+
+
+def synthetic(rows: int, features: int) -> torch.Tensor:
+    # Timing only: correlated Gaussian columns, centred as revml scales a table.
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(rows, 4)) @ rng.normal(size=(4, features))
+    x = z + 0.3 * rng.normal(size=(rows, features))
+    return torch.from_numpy((x - x.mean(0)) / (x.max(0) - x.min(0))).float()
 
 
 def mnist_like(rows: int) -> torch.Tensor:
@@ -106,7 +117,13 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/threads.json")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
-    jobs = {"csv_300_rows": small_table(), "mnist_10240_rows": mnist_like(10_240)}
+    jobs = {
+        "csv_300_rows": small_table(),
+        # between the two: tables of 2,048 rows (batch 128) and 30 or 200 features
+        "table_2048x30": synthetic(2048, 30),
+        "table_2048x200": synthetic(2048, 200),
+        "mnist_10240_rows": mnist_like(10_240),
+    }
     rows = []
     for load in ("idle", "busy neighbour"):
         neighbour = None

@@ -5,7 +5,8 @@ microseconds; splitting them over OpenMP threads costs more than it saves, and o
 machine the threads spin against each other and the other process (one epoch of 19
 updates measured 10 s under load). :func:`torch_threads` runs such jobs with one thread and
 leaves large ones on every thread torch has (``benchmarks/bench_threads.py`` measured the
-threshold; the README has the figures).
+threshold; the README has the figures). On a machine where another process is busy, large
+jobs are faster on one thread too (MNIST: 2.3x): ``threads=1`` says so.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import torch
 
 #: Jobs whose largest matrix product has fewer multiply-adds than this (rows of a batch
 #: times the two widths of the widest layer) run with one thread on the CPU. Measured with
-#: benchmarks/bench_threads.py on a 2-core x86 CPU: the 300-row table's training batches
-#: (16-32 rows x 5-64 x 64) ran 1.7x faster on one thread than on two, idle, and 6x faster
-#: with a second busy process; MNIST's (256 x 784 x 1024, 2e8) ran 1.6x faster on two.
-SMALL_GEMM = 4_000_000
+#: benchmarks/bench_threads.py on the 2-core x86 CPU (benchmarks/results/threads.json, ms
+#: per training update, 1 thread vs 2): the 300-row CSV (3.3e4) 1.42 vs 1.45 idle and
+#: 1.82 vs 2.99 beside a busy process; 2,048 x 30 (2.6e5) 1.78 vs 2.01 and 1.30 vs 14.7;
+#: 2,048 x 200 (1.0e7) 8.30 vs 8.34 and 8.88 vs 31.4; MNIST (2.1e8) 68.6 vs 40.5 idle
+#: (two threads 1.7x faster) but 74.1 vs 169 busy. Two threads pay only above ~1e7.
+SMALL_GEMM = 20_000_000
 
 
 def gemm_size(rows: int, widths: list[int] | tuple[int, ...]) -> int:
