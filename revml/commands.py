@@ -284,9 +284,7 @@ def impute_chunked(args: argparse.Namespace, log: Log) -> int:
             always=True,
         )
     if env.active:
-        import torch.distributed as dist
-
-        dist.destroy_process_group()
+        distributed.shutdown()
     return 0
 
 

@@ -73,6 +73,17 @@ def device_for(env: DistEnv, device: str | None) -> str | None:
     return f"cuda:{env.local_rank}" if cuda and env.active else device
 
 
+def shutdown() -> None:
+    """End the process group: a barrier first, so that no rank tears gloo's transport down
+    while another still talks to it (seen as "terminate called without an active
+    exception" aborts of both ranks at exit, on a loaded machine)."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def barrier() -> None:
     """Wait for every rank (nothing to wait for in a single process)."""
     import torch.distributed as dist
@@ -149,15 +160,15 @@ class _ShardSampler:
     padded to a multiple of ``world_size`` by repeating its head, rank ``r`` taking every
     ``world_size``-th index from ``r``. Every rank gets the same number of batches."""
 
-    def __init__(self, n: int, rank: int, world_size: int, seed: int) -> None:
-        self.n, self.rank, self.world, self.seed = n, rank, world_size, seed
+    def __init__(self, rank: int, world_size: int, seed: int) -> None:
+        self.rank, self.world, self.seed = rank, world_size, seed
 
-    def indices(self, epoch: int) -> torch.Tensor:
+    def indices(self, epoch: int, n: int) -> torch.Tensor:
         gen = torch.Generator().manual_seed(self.seed + epoch)
-        order = torch.randperm(self.n, generator=gen)
-        total = math.ceil(self.n / self.world) * self.world
-        if total > self.n:
-            order = torch.cat([order, order[: total - self.n]])
+        order = torch.randperm(n, generator=gen)
+        total = math.ceil(n / self.world) * self.world
+        if total > n:
+            order = torch.cat([order, order[: total - n]])
         return order[self.rank : total : self.world]
 
 
@@ -184,7 +195,7 @@ def fit_distributed(imp: ReverseImputer, X: Any) -> ReverseImputer:
     if not dist.is_initialized() or dist.get_world_size() == 1:
         return imp.fit(X)
     rank, world = dist.get_rank(), dist.get_world_size()
-    sampler = _ShardSampler(len(X), rank, world, seeds(imp.random_state)[0])
+    sampler = _ShardSampler(rank, world, seeds(imp.random_state)[0])
     where: dict[str, torch.device] = {}
 
     def wrap(module: torch.nn.Module) -> torch.nn.Module:

@@ -9,8 +9,10 @@ and trains the autoencoder (through the one training loop,
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -18,6 +20,7 @@ import torch
 from sklearn.utils import check_random_state
 from torch import nn
 
+from . import precision
 from .errors import DataError, InvalidParameterError
 from .model import MLPAutoencoder, default_architecture
 from .prior import fit_gaussian
@@ -26,7 +29,13 @@ from .scaling import FeatureScaler, in_unit_interval
 from .state import FittedState, TrainingRecord, resolve_device
 from .tabular import TabularEncoder
 from .threads import gemm_size, threads_for, torch_threads
-from .training import TrainConfig, TrainingHook, default_train_config, train_autoencoder
+from .training import (
+    TrainConfig,
+    TrainingHook,
+    Validation,
+    default_train_config,
+    train_autoencoder,
+)
 
 #: ``prior_weight="auto"`` for tables (an autoencoder trained with masking, no
 #: ``image_shape``), chosen on validation masks (``benchmarks/sweep_prior.py``).
@@ -35,6 +44,13 @@ PRIOR_WEIGHT_TABLES = 0.03
 PRIOR_AUTO_MAX_FEATURES = 256
 #: Training rows the code radius is measured on.
 _RADIUS_ROWS = 10_000
+#: Early stopping holds out this share of the rows (at least 32, at most 5,000) to score
+#: the training masks on, for data of at least EARLY_STOP_MIN_ROWS rows; smaller data
+#: trains the sized number of epochs (too few rows to score reliably).
+VALIDATION_SHARE = 0.1
+EARLY_STOP_MIN_ROWS = 200
+#: Score the held-out rows every epoch, but at least this many updates apart.
+EVAL_MIN_UPDATES = 100
 
 
 def seeds(random_state: Any) -> tuple[int, int]:
@@ -76,18 +92,38 @@ def image_shape(params: Mapping[str, Any], d: int) -> tuple[int, int] | None:
     return shape
 
 
-def train_config(params: Mapping[str, Any], n: int, d: int, seed: int, masked: bool):
-    """The :class:`~revml.training.TrainConfig` of ``params`` for ``n`` rows."""
+def early_stops(params: Mapping[str, Any], n: int, masked: bool) -> bool:
+    """Whether the fit holds out rows and stops when they stop improving: masked training
+    of a length not forced by ``epochs``, on at least :data:`EARLY_STOP_MIN_ROWS` rows."""
+    wanted = bool(params["early_stopping"]) and params["epochs"] is None
+    return wanted and masked and n >= EARLY_STOP_MIN_ROWS
+
+
+def split_validation(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training and held-out row indices (a seeded permutation)."""
+    n_val = int(min(max(round(VALIDATION_SHARE * n), 32), 5000))
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed ^ 0x0DD5))
+    return order[n_val:].sort().values, order[:n_val].sort().values
+
+
+def train_config(
+    params: Mapping[str, Any], n: int, d: int, seed: int, masked: bool, early: bool = False
+):
+    """The :class:`~revml.training.TrainConfig` of ``params`` for ``n`` training rows;
+    ``early``: score held-out rows every epoch (at least 100 updates apart) and stop early."""
     auto = default_train_config(n, seed=seed, masked=masked)
+    batch = int(params["train_batch_size"] or auto.batch_size)
+    eval_every = max(math.ceil(n / batch), EVAL_MIN_UPDATES) if early else 0
     return TrainConfig(
         epochs=int(params["epochs"]) if params["epochs"] is not None else auto.epochs,
-        batch_size=int(params["train_batch_size"] or auto.batch_size),
+        batch_size=batch,
         lr=float(params["learning_rate"]),
         mask_fraction=float(params["mask_fraction"]),
         masking=params["masking"],
         self_condition=float(params["self_condition"]) if masked else 0.0,
         image_shape=image_shape(params, d),
         seed=seed,
+        eval_every=eval_every,
     )
 
 
@@ -125,18 +161,33 @@ def fit_state(
         module = copy.deepcopy(params["autoencoder"]).to(device)
     else:
         module = _new_autoencoder(params, xs, observed, masked, train_seed, device)
-        cfg = train_config(params, n, d, train_seed, masked)
+        train_x, validation = xs, None
+        early = early_stops(params, n, masked)
+        if early:
+            rows, held_out = split_validation(n, train_seed)
+            train_x = xs[rows]
+        cfg = train_config(params, len(train_x), d, train_seed, masked, early)
+        if early:
+            validation = Validation.draw(xs[held_out].to(device), cfg)
         work = gemm_size(cfg.batch_size, layer_widths(module))
+        cfg = replace(cfg, precision=precision.resolve(params["precision"], device, work))
         with torch_threads(threads_for(work, params["threads"]), device):
             history = train_autoencoder(
                 module,
-                xs.to(device),
+                train_x.to(device),
                 means.to(device),
                 cfg,
                 verbose=bool(params["verbose"]),
                 hook=hook,
+                validation=validation,
             )
-        record = TrainingRecord(history.loss, history.n_updates)
+        record = TrainingRecord(
+            history.loss,
+            history.n_updates,
+            history.validation,
+            history.best_update,
+            history.stop_reason,
+        )
     module.eval().requires_grad_(False)
     _check_output_shape(module, means.to(device), d)
     # The autoencoder saw missing and hidden entries as 0 when trained with masking.

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from . import params as param_table
+from . import precision
 from .containers import array_spread, write_missing
 from .fitting import layer_widths
 from .reference import ReverseConfig
@@ -83,12 +84,16 @@ def prior_weight_in_use(state: FittedState, params: Mapping[str, Any]) -> float:
 _CONFIG_TYPES = {f.name: type(f.default) for f in fields(ReverseConfig)}
 
 
-def reverse_config(state: FittedState, params: Mapping[str, Any], seed: int) -> ReverseConfig:
+def reverse_config(
+    state: FittedState, params: Mapping[str, Any], seed: int, work: int = 0
+) -> ReverseConfig:
     """The :class:`~revml.reference.ReverseConfig` of ``params`` on a fitted state: the
-    parameter table's loop fields plus what fit learnt (radius, prior)."""
+    parameter table's loop fields plus what fit learnt (radius, prior); ``work`` (the
+    largest matrix product of a batch) decides ``precision="auto"``."""
     loop = {k: _CONFIG_TYPES[k](v) for k, v in param_table.config_fields(params).items()}
     return ReverseConfig(
         **loop,
+        precision=precision.resolve(params["precision"], state.device, work),
         dropout_rescale=not hides(state, params),
         radius=float(state.radius),
         seed=int(seed),
@@ -162,16 +167,39 @@ def impute(
     batch = int(params["batch_size"] or auto_batch_size(module, x.shape[1], device))
     fill = state.fill(params["fill"])
     work = gemm_size(min(batch, x.shape[0]), layer_widths(module))
+    job = _Job(xs, miss, fill, batch, seed, int(row_offset), runs, keep, std, work, restore)
     with torch_threads(threads_for(work, params["threads"]), device):
-        return _run(
-            state, params, module, xs, miss, fill, batch, seed, row_offset, runs, keep, std, restore
-        )
+        return _run(state, params, job)
 
 
-def _run(state, params, module, xs, miss, fill, batch, seed, row_offset, runs, keep, std, restore):
-    """:func:`impute` past validation and scaling: the direct pass or the restarts."""
-    device = state.device
-    scaler = state.scaler
+@dataclass(frozen=True)
+class _Job:
+    """One :func:`impute` call past validation and scaling."""
+
+    xs: torch.Tensor  # scaled rows (N, D), NaN at missing entries
+    miss: torch.Tensor
+    fill: torch.Tensor  # what missing entries hold for a direct pass
+    batch: int
+    seed: int
+    row_offset: int
+    runs: int
+    keep: bool
+    std: bool
+    work: int  # multiply-adds of the largest product of a batch
+    restore: Callable[[torch.Tensor], Any]  # scaled values -> the caller's container
+
+
+def _run(state: FittedState, params: Mapping[str, Any], job: _Job) -> ImputationDetails:
+    """The direct pass or the restarts of the reverse loop, combined."""
+    module, device, scaler = state.autoencoder, state.device, state.scaler
+    xs, miss, fill, batch, runs, restore = (
+        job.xs,
+        job.miss,
+        job.fill,
+        job.batch,
+        job.runs,
+        job.restore,
+    )
     means = torch.from_numpy(scaler.means)
     if params["strategy"] == "direct":
         xs_imp = impute_direct(
@@ -193,7 +221,7 @@ def _run(state, params, module, xs, miss, fill, batch, seed, row_offset, runs, k
             stacklevel=5,
         )
     clamp = bool(params["clamp"])
-    cfg = reverse_config(state, params, seed)
+    cfg = reverse_config(state, params, job.seed, job.work)
     backend = params["backend"]
     outs = []
     for r in range(runs):
@@ -212,7 +240,7 @@ def _run(state, params, module, xs, miss, fill, batch, seed, row_offset, runs, k
             device=device,
             clean=bool(params["clean_pass"]),
             verbose=bool(params["verbose"]),
-            row_offset=int(row_offset),
+            row_offset=job.row_offset,
             restart=r,
             direct_fill=fill,
         )
@@ -228,8 +256,8 @@ def _run(state, params, module, xs, miss, fill, batch, seed, row_offset, runs, k
     details = ImputationDetails(restore(xs_imp), before, loss.numpy(), outs[0].backend)
     if runs >= 2:
         details.restart_loss = losses.numpy()
-    if keep:
+    if job.keep:
         details.imputations = [restore(v) for v in final]
-        if std:
+        if job.std:
             details.std = array_spread(details.imputations, miss)
     return details

@@ -131,7 +131,14 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Hidden activation: "relu", "leaky_relu", "tanh", "sigmoid" or "identity".
     epochs, train_batch_size : int, optional
         Autoencoder training length and batch. Default: sized from the number of rows
-        (:func:`revml.training.default_train_config`).
+        (:func:`revml.training.default_train_config`), the length an upper bound that early
+        stopping usually cuts short. ``epochs`` forces a fixed length (no early stopping).
+    early_stopping : bool
+        With masked training of at least 200 rows and no ``epochs``: hold out 10% of the
+        rows (32 to 5,000), score them with fixed training-style masks every epoch (at
+        least 100 updates apart), halve the learning rate after 2 scores without a 0.1%
+        gain, stop after 6, and keep the best weights (``best_update_``,
+        ``validation_curve_``, ``stop_reason_``).
     learning_rate : float
         Adam learning rate of autoencoder training.
     mask_fraction : float
@@ -269,6 +276,12 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Autoencoder training loss per epoch (empty for a pre-trained autoencoder).
     n_updates_ : int
         Optimiser updates of autoencoder training.
+    best_update_ : int
+        The update whose weights were kept: early stopping's chosen length.
+    validation_curve_ : list of (int, float)
+        Early stopping's held-out scores by update (empty for a fixed-length fit).
+    stop_reason_ : str
+        Why training stopped (shown with ``verbose``).
 
     Examples
     --------
@@ -316,6 +329,7 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         activation: str = "relu",
         epochs: int | None = None,
         train_batch_size: int | None = None,
+        early_stopping: bool = True,
         learning_rate: float = 1e-3,
         mask_fraction: float = 0.0,
         masking: str = "mixed",
@@ -343,6 +357,7 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         random_state: int | np.random.RandomState | None = None,
         verbose: bool = False,
         missing_values: Any = np.nan,
+        precision: str = "auto",
         threads: int | str = "auto",
         max_categories: int | str | None = "auto",
     ) -> None:
@@ -353,6 +368,7 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.activation = activation
         self.epochs = epochs
         self.train_batch_size = train_batch_size
+        self.early_stopping = early_stopping
         self.learning_rate = learning_rate
         self.mask_fraction = mask_fraction
         self.masking = masking
@@ -380,6 +396,7 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.missing_values = missing_values
+        self.precision = precision
         self.threads = threads
         self.max_categories = max_categories
 
@@ -403,6 +420,23 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def n_updates_(self) -> int:
         """Optimiser updates autoencoder training made (0 for a pre-trained one)."""
         return self._state().training.n_updates
+
+    @property
+    def validation_curve_(self) -> list[tuple[int, float]]:
+        """Early stopping's scores: (updates so far, loss on the held-out rows' hidden
+        entries); empty for a fixed-length fit."""
+        return self._state().training.validation
+
+    @property
+    def best_update_(self) -> int:
+        """The update whose weights the autoencoder kept (the best held-out score; the last
+        update for a fixed-length fit): the training length early stopping chose."""
+        return self._state().training.best_update
+
+    @property
+    def stop_reason_(self) -> str:
+        """Why autoencoder training stopped."""
+        return self._state().training.stop_reason
 
     def _state(self) -> FittedState:
         check_is_fitted(self, "state_")

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InvalidParameterError
+from .precision import PRECISIONS
 
 _UNSET = object()
 
@@ -293,6 +294,7 @@ def _table() -> tuple[Param, ...]:
             parse=int,
         ),
         _p("train_batch_size", None, NONE, _INT_POS),
+        _p("early_stopping", True, BOOL, legacy=False),
         _p("learning_rate", 1e-3, _REAL_POS),
         _p("mask_fraction", 0.0, _UNIT_OPEN),
         _p("masking", "mixed", Options(c["masking"]), legacy="none"),
@@ -340,6 +342,16 @@ def _table() -> tuple[Param, ...]:
         ),
         _p("verbose", False, BOOL, Interval(0, integer=True)),
         _p("missing_values", np.nan, Anything()),
+        _p(
+            "precision",
+            "auto",
+            Options(PRECISIONS),
+            legacy="float32",
+            flag="--precision",
+            help="the autoencoder's arithmetic in training and imputation: float32, bfloat16 "
+            "(float32 accumulation; the imputed values stay float32) or auto (default: "
+            "%(default)s; see the README's 'Mixed precision')",
+        ),
         _p(
             "threads",
             "auto",

@@ -150,6 +150,9 @@ def save_imputer(
     fitted["prior_weight_"] = float(state.prior_weight)
     fitted["history_"] = [float(v) if np.isfinite(v) else None for v in state.training.loss]
     fitted["n_updates_"] = int(state.training.n_updates)
+    fitted["validation_curve_"] = [[int(u), float(v)] for u, v in state.training.validation]
+    fitted["best_update_"] = int(state.training.best_update)
+    fitted["stop_reason_"] = str(state.training.stop_reason)
     fitted["n_features_in_"] = int(n_features_in)
     if feature_names_in is not None:
         fitted["feature_names_in_"] = [str(c) for c in feature_names_in]
@@ -279,6 +282,9 @@ def load_imputer(path: str | os.PathLike, device: str | torch.device | None = No
         training = TrainingRecord(
             [np.nan if v is None else float(v) for v in fitted["history_"]],
             int(fitted.get("n_updates_", 0)),
+            [(int(u), float(v)) for u, v in fitted.get("validation_curve_", [])],
+            int(fitted.get("best_update_", 0)),
+            str(fitted.get("stop_reason_", "")),
         )
         radius = float(fitted["radius_"])
         masked = bool(fitted.get("masked_", False))

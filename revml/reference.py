@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, fields
 import torch
 from torch import nn
 
+from . import precision
 from .prior import GaussianPrior
 
 # Norm epsilon inside the sqrt of ||h||: keeps the sphere gradient finite at h = 0.
@@ -202,6 +203,9 @@ class ReverseConfig:
     restart_noise: float = 0.1
     #: Input-dropout masks the clean pass averages its output over (1: one plain pass).
     clean_samples: int = 8
+    #: "float32", or "bfloat16": the network's products in bfloat16, float32 accumulation
+    #: (:mod:`revml.precision`); x, the loss and the Adam state stay float32.
+    precision: str = "float32"
 
 
 KERNEL_SCALARS = tuple(f.name for f in fields(ReverseConfig) if f.metadata.get("kernel"))
@@ -248,16 +252,16 @@ def reverse_loss(
     """Per-sample reverse loss (B,) of :mod:`revml.reference`'s docstring."""
     encode, decode = split_autoencoder(module)
     x_in = x if keep is None else x * keep.to(x.dtype) * dropout_scale(cfg)
-    if decode is None:
-        if cfg.sphere_weight:
-            raise ValueError(
-                "sphere_weight > 0 needs an autoencoder with `encoder` and "
-                "`decoder` attributes; set sphere_weight=0 for this module"
-            )
-        h, r = None, encode(x_in)
-    else:
-        h = encode(x_in)
-        r = decode(h)
+    if decode is None and cfg.sphere_weight:
+        raise ValueError(
+            "sphere_weight > 0 needs an autoencoder with `encoder` and "
+            "`decoder` attributes; set sphere_weight=0 for this module"
+        )
+    with precision.compute(cfg.precision, x.device.type):
+        h = encode(x_in) if decode is not None else None
+        r = decode(h) if decode is not None else encode(x_in)
+    h = None if h is None else h.to(x.dtype)
+    r = r.to(x.dtype)
     w = torch.where(miss, cfg.missing_weight, 1.0).to(x.dtype)
     loss = (w * (r - x) ** 2).sum(dim=1) / x.shape[1]
     if h is not None and cfg.sphere_weight:
@@ -381,6 +385,8 @@ def clean_pass(
     minimise ``||x_m - out_m||^2 + prior_weight * energy(x)``
     (:meth:`revml.prior.GaussianPrior.combine`), the loss's two terms at the clean output.
     """
+    if cfg is not None and cfg.precision != "float32":
+        module = _in_precision(module, cfg.precision, x)
     if samples <= 1 or cfg is None or cfg.dropout <= 0:
         out = torch.where(miss, module(x), x)
     elif rows is None:
@@ -394,6 +400,16 @@ def clean_pass(
     if cfg is not None and uses_prior(cfg):
         out = cfg.prior.combine(out, x, miss, cfg.prior_weight)
     return out
+
+
+def _in_precision(module: nn.Module, name: str, x: torch.Tensor):
+    """``module`` called in the precision ``name``, its output in ``x``'s dtype."""
+
+    def call(inp: torch.Tensor) -> torch.Tensor:
+        with precision.compute(name, x.device.type):
+            return module(inp).to(x.dtype)
+
+    return call
 
 
 def reverse_impute(

@@ -41,6 +41,12 @@ class TrainingRecord:
     loss: list[float] = field(default_factory=list)
     #: optimiser updates made
     n_updates: int = 0
+    #: early stopping: (updates so far, held-out validation loss) at each score
+    validation: list = field(default_factory=list)
+    #: the update whose weights were kept (the best validation score)
+    best_update: int = 0
+    #: why training stopped ("validation loss stopped improving ...", "epoch limit", ...)
+    stop_reason: str = ""
 
 
 @dataclass

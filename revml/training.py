@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import precision
 from .errors import RevmlError
 
 
@@ -45,14 +46,62 @@ class TrainConfig:
     #: (height, width) of image rows: "mixed" then also hides rectangles.
     image_shape: tuple[int, int] | None = None
     seed: int = 0
+    #: Early stopping: score the held-out rows every ``eval_every`` updates (0: never, train
+    #: ``epochs`` epochs). After ``decay_after`` scores without a relative gain of
+    #: ``min_delta`` the learning rate is multiplied by ``lr_decay``; after ``patience``
+    #: such scores training stops, and the best-scoring weights are kept.
+    eval_every: int = 0
+    patience: int = 6
+    decay_after: int = 2
+    lr_decay: float = 0.5
+    min_delta: float = 1e-3
+    #: "float32" or "bfloat16" (:mod:`revml.precision`): the network's arithmetic.
+    precision: str = "float32"
 
 
 @dataclass
 class TrainHistory:
-    """Mean training loss per epoch (MSE over observed entries) and the updates made."""
+    """Mean training loss per epoch (MSE over observed entries), the updates made and, with
+    early stopping, the validation curve, the update whose weights were kept and why
+    training stopped."""
 
     loss: list[float] = field(default_factory=list)
     n_updates: int = 0
+    #: (updates so far, validation loss) at each score
+    validation: list[tuple[int, float]] = field(default_factory=list)
+    best_update: int = 0
+    stop_reason: str = ""
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Held-out rows ``x`` (NaN = missing) with fixed hidden-entry masks ``hide``, drawn
+    like the training masks; scored on the hidden entries that are observed."""
+
+    x: torch.Tensor
+    hide: torch.Tensor
+
+    @classmethod
+    def draw(cls, x: torch.Tensor, cfg: TrainConfig) -> Validation:
+        gen = torch.Generator().manual_seed(cfg.seed ^ _VALIDATION_SALT)
+        hide = mixed_masks(x.shape[0], x.shape[1], gen, cfg.image_shape).to(x.device)
+        return cls(x, hide)
+
+    @torch.no_grad()
+    def loss(self, module: nn.Module) -> float:
+        observed = ~torch.isnan(self.x)
+        target = torch.where(observed, self.x, 0.0)
+        scored = self.hide & observed
+        total = 0.0
+        for start in range(0, len(self.x), 4096):
+            rows = slice(start, start + 4096)
+            out = module(torch.where(self.hide[rows] | ~observed[rows], 0.0, target[rows]))
+            total += float((((out - target[rows]) ** 2) * scored[rows]).sum())
+        return total / max(int(scored.sum()), 1)
+
+
+#: Separates the validation masks' stream from the training masks' of the same seed.
+_VALIDATION_SALT = 0x5EED_0F_7A1
 
 
 @dataclass(frozen=True)
@@ -60,13 +109,13 @@ class TrainingHook:
     """What a distributed fit changes in :func:`train_autoencoder`, and nothing else.
 
     ``wrap`` turns the module into the one the loop calls (``DistributedDataParallel``);
-    ``order(epoch)`` gives this process's sample order for an epoch (a shard of a
-    permutation shared by every process); ``reduce`` sums a tensor over the processes
+    ``order(epoch, n)`` gives this process's order of the ``n`` training rows for an epoch
+    (a shard of a permutation shared by every process); ``reduce`` sums a tensor over the processes
     (the epoch's loss total). Every process must run the same number of batches.
     """
 
     wrap: Callable[[nn.Module], nn.Module] | None = None
-    order: Callable[[int], torch.Tensor] | None = None
+    order: Callable[[int, int], torch.Tensor] | None = None
     reduce: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
@@ -143,6 +192,7 @@ def train_autoencoder(
     *,
     verbose: bool = False,
     hook: TrainingHook | None = None,
+    validation: Validation | None = None,
 ) -> TrainHistory:
     """Train ``module`` in place to reconstruct ``x`` (N, D); NaN entries are missing.
 
@@ -153,7 +203,9 @@ def train_autoencoder(
     (:func:`mixed_masks`), optionally with self-conditioning (``cfg.self_condition``).
     ``x`` and ``module`` must be on the same device. Shuffling and masking draw from a
     generator seeded with ``cfg.seed``. ``hook`` (:class:`TrainingHook`) lets a distributed
-    fit run this same loop with a wrapped module and a sharded sample order.
+    fit run this same loop with a wrapped module and a sharded sample order. With
+    ``validation`` and ``cfg.eval_every > 0`` training stops early (see :class:`TrainConfig`)
+    and the module keeps the weights that scored best.
     """
     if cfg.masking not in MASKINGS:
         raise ValueError(f"unknown masking {cfg.masking!r}; expected one of {MASKINGS}")
@@ -165,7 +217,7 @@ def train_autoencoder(
             f"but the data have {x.shape[1]} features"
         )
     device = x.device
-    n, d = x.shape
+    n = x.shape[0]
     observed = ~torch.isnan(x)
     mixed = cfg.masking == "mixed"
     if mixed:
@@ -176,49 +228,114 @@ def train_autoencoder(
     net = hook.wrap(module) if hook.wrap is not None else module
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     history = TrainHistory()
+    stopper = _EarlyStop(cfg, opt, module) if validation is not None and cfg.eval_every else None
     module.train()
     bar = tqdm(range(cfg.epochs), desc="training autoencoder", disable=not verbose, unit="epoch")
     for epoch in bar:
         if hook.order is None:
             order = torch.randperm(n, generator=gen).to(device)
         else:
-            order = hook.order(epoch).to(device)
+            order = hook.order(epoch, n).to(device)
         total = torch.zeros(2, dtype=torch.float64)
         for start in range(0, len(order), cfg.batch_size):
-            idx = order[start : start + cfg.batch_size]
-            target = x_filled[idx]
-            obs = observed[idx]
-            inp = target
-            if mixed:
-                hide = mixed_masks(len(idx), d, gen, cfg.image_shape).to(device)
-                inp = torch.where(hide, 0.0, target)
-                if cfg.self_condition > 0 and torch.rand((), generator=gen) < cfg.self_condition:
-                    with torch.no_grad():
-                        inp = torch.where(hide | ~obs, net(inp), target)
-            elif cfg.mask_fraction > 0:
-                hide = torch.rand(target.shape, generator=gen).to(device) < cfg.mask_fraction
-                inp = torch.where(hide, fill, target)
-            out = net(inp)
-            n_obs = obs.sum().clamp_min(1)
-            loss = ((out - target) ** 2 * obs).sum() / n_obs
-            if not torch.isfinite(loss):
-                raise TrainingDivergedError(
-                    f"autoencoder training diverged: the loss became {float(loss.detach())} "
-                    f"in epoch {epoch + 1}, batch {start // cfg.batch_size + 1} "
-                    f"(learning rate {cfg.lr}). "
-                    "Lower learning_rate, or check the input scale (scaling='none' with large "
-                    "values overflows float32)"
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            batch = _Batch(x_filled, observed, order[start : start + cfg.batch_size], epoch, start)
+            total += _update(net, opt, batch, cfg, gen, fill)
             history.n_updates += 1
-            total += torch.tensor(
-                [float(loss.detach()) * int(n_obs), int(n_obs)], dtype=total.dtype
-            )
+            if stopper is not None and history.n_updates % cfg.eval_every == 0:
+                module.eval()
+                stopper.score(validation.loss(module), history)
+                module.train()
+                if history.stop_reason:
+                    break
         if hook.reduce is not None:
             total = hook.reduce(total)
         history.loss.append(float(total[0] / total[1].clamp_min(1)))
         bar.set_postfix(loss=f"{history.loss[-1]:.5f}")
+        if history.stop_reason:
+            break
+    if stopper is not None:
+        stopper.restore(history)
+    else:
+        history.stop_reason = f"fixed length: {cfg.epochs} epochs"
+        history.best_update = history.n_updates
+    if verbose:
+        tqdm.write(f"autoencoder training: {history.n_updates} updates, {history.stop_reason}")
     module.eval()
     return history
+
+
+@dataclass(frozen=True)
+class _Batch:
+    x: torch.Tensor  # every row, missing entries filled
+    observed: torch.Tensor
+    idx: torch.Tensor  # this batch's rows
+    epoch: int
+    start: int
+
+
+def _update(net, opt, batch: _Batch, cfg: TrainConfig, gen, fill) -> torch.Tensor:
+    """One optimiser update on a batch; returns (loss * scored entries, scored entries)."""
+    target = batch.x[batch.idx]
+    obs = batch.observed[batch.idx]
+    inp = target
+    if cfg.masking == "mixed":
+        hide = mixed_masks(len(batch.idx), target.shape[1], gen, cfg.image_shape)
+        hide = hide.to(target.device)
+        inp = torch.where(hide, 0.0, target)
+        if cfg.self_condition > 0 and torch.rand((), generator=gen) < cfg.self_condition:
+            with torch.no_grad(), precision.compute(cfg.precision, target.device.type):
+                inp = torch.where(hide | ~obs, net(inp).to(target.dtype), target)
+    elif cfg.mask_fraction > 0:
+        hide = torch.rand(target.shape, generator=gen).to(target.device) < cfg.mask_fraction
+        inp = torch.where(hide, fill, target)
+    with precision.compute(cfg.precision, target.device.type):
+        out = net(inp)
+    out = out.to(target.dtype)
+    n_obs = obs.sum().clamp_min(1)
+    loss = ((out - target) ** 2 * obs).sum() / n_obs
+    if not torch.isfinite(loss):
+        raise TrainingDivergedError(
+            f"autoencoder training diverged: the loss became {float(loss.detach())} "
+            f"in epoch {batch.epoch + 1}, batch {batch.start // cfg.batch_size + 1} "
+            f"(learning rate {opt.param_groups[0]['lr']}). "
+            "Lower learning_rate, or check the input scale (scaling='none' with large "
+            "values overflows float32)"
+        )
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return torch.tensor([float(loss.detach()) * int(n_obs), int(n_obs)], dtype=torch.float64)
+
+
+class _EarlyStop:
+    """Best validation score so far, the plateau count, learning-rate decay, best weights."""
+
+    def __init__(self, cfg: TrainConfig, opt, module: nn.Module) -> None:
+        self.cfg, self.opt, self.module = cfg, opt, module
+        self.best = math.inf
+        self.bad = 0
+        self.best_state: dict | None = None
+
+    def score(self, loss: float, history: TrainHistory) -> None:
+        history.validation.append((history.n_updates, loss))
+        if loss < self.best * (1 - self.cfg.min_delta):
+            self.best, self.bad = loss, 0
+            history.best_update = history.n_updates
+            self.best_state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+            return
+        self.bad += 1
+        if self.bad >= self.cfg.patience:
+            history.stop_reason = (
+                f"validation loss stopped improving ({self.cfg.patience} scores, "
+                f"{self.cfg.patience * self.cfg.eval_every} updates, without a "
+                f"{self.cfg.min_delta:.1%} gain)"
+            )
+        elif self.bad % self.cfg.decay_after == 0:
+            for group in self.opt.param_groups:
+                group["lr"] *= self.cfg.lr_decay
+
+    def restore(self, history: TrainHistory) -> None:
+        if not history.stop_reason:
+            history.stop_reason = "epoch limit"
+        if self.best_state is not None:
+            self.module.load_state_dict(self.best_state)

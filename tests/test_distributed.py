@@ -75,7 +75,7 @@ dist.all_gather_object(everyone, weights)
 if dist.get_rank() == 0:
     np.save(sys.argv[3], out)
     np.save(sys.argv[4], np.stack(everyone))
-dist.destroy_process_group()
+distributed.shutdown()
 """
 
 
@@ -104,7 +104,7 @@ X = np.load(sys.argv[1])
 imp = distributed.fit_distributed(ReverseImputer(random_state=0, epochs=60, device="cpu"), X)
 if dist.get_rank() == 0:
     imp.save(sys.argv[2])
-dist.destroy_process_group()
+distributed.shutdown()
 """
 
 

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from revml.errors import BackendUnavailableError
 from revml.kernels.activations import IDENTITY
 from revml.model import make_activation
 from revml.ops.launch import (
@@ -424,6 +425,11 @@ def triton_step(
     if int(step) < 1:
         raise ValueError(f"step is 1-based, got {step}")
     dropout_threshold(cfg.dropout)  # validates the rate
+    if cfg.precision != "float32":
+        raise BackendUnavailableError(
+            f"the Triton kernels run float32 (TF32 where torch's matmul precision allows); "
+            f"precision={cfg.precision!r} needs backend='reference' or 'compile'"
+        )
     rows = rows.to(device=x.device, dtype=torch.int64).contiguous()
     lo = _bound("lo", lo, plan.n_features, x.device)
     hi = _bound("hi", hi, plan.n_features, x.device)
