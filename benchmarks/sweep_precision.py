@@ -24,10 +24,9 @@ import time
 import numpy as np
 import torch
 from comparison_table import write_result
-from sweep_scaling import SEEDS, markdown, table_runs
+from sweep_scaling import SEEDS, markdown, table_runs, timing_log, validation_digits
 
-from revml import ReverseImputer, masks
-from revml.datasets import load_mnist
+from revml import ReverseImputer
 from revml.metrics import image_scores
 from revml.precision import fast_bfloat16
 
@@ -35,13 +34,7 @@ CONFIGS = {"float32": {"precision": "float32"}, "bfloat16": {"precision": "bfloa
 
 
 def mnist_runs(data_dir, log) -> list[dict]:
-    train, _ = load_mnist(data_dir, train=True)
-    train = np.asarray(train, dtype=np.float32).reshape(len(train), -1)
-    fit, val = train[:15_000], train[-1_000:]
-    damages = {
-        "rows": masks.row_band(len(val), rows=10, seed=5),
-        "center": masks.block(len(val), position="center", seed=5),
-    }
+    fit, val, damages = validation_digits(data_dir)
     rows = []
     for name in CONFIGS:
         t = time.perf_counter()
@@ -74,12 +67,7 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.perf_counter()
     seconds: dict[str, float] = {}
-
-    def log(msg: str) -> None:
-        print(msg, flush=True)
-        label, _, rest = msg.rpartition(": ")
-        if rest.endswith(" s") and label in CONFIGS:
-            seconds[label] = float(rest[:-2])
+    log = timing_log(CONFIGS, seconds)
 
     tables = table_runs(log, CONFIGS, ["gaussian"])
     images = [] if args.skip_images else mnist_runs(args.data_dir, log)

@@ -76,7 +76,10 @@ def table_runs(log, configs: dict = CONFIGS, baselines: list[str] = BASELINES) -
     return rows
 
 
-def mnist_runs(data_dir, log) -> list[dict]:
+def validation_digits(data_dir) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """The shortened MNIST validation: 15,000 training digits to fit, the last 1,000
+    training digits (never the test set) to score, and their rows and centred-square
+    damage masks."""
     train, _ = load_mnist(data_dir, train=True)
     train = np.asarray(train, dtype=np.float32).reshape(len(train), -1)
     fit, val = train[:15_000], train[-1_000:]
@@ -84,6 +87,23 @@ def mnist_runs(data_dir, log) -> list[dict]:
         "rows": masks.row_band(len(val), rows=10, seed=5),
         "center": masks.block(len(val), position="center", seed=5),
     }
+    return fit, val, damages
+
+
+def timing_log(configs: dict, seconds: dict[str, float]):
+    """A ``log`` for :func:`table_runs` that also keeps each configuration's seconds."""
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+        label, _, rest = msg.rpartition(": ")
+        if rest.endswith(" s") and label in configs:
+            seconds[label] = float(rest[:-2])
+
+    return log
+
+
+def mnist_runs(data_dir, log) -> list[dict]:
+    fit, val, damages = validation_digits(data_dir)
     rows = []
     for scaling in ("none", "auto"):
         t = time.perf_counter()

@@ -17,7 +17,7 @@ import time
 
 import torch
 from comparison_table import write_result
-from sweep_scaling import SEEDS, markdown, table_runs
+from sweep_scaling import SEEDS, markdown, table_runs, timing_log
 
 #: name -> ReverseImputer parameters changed from the defaults.
 CONFIGS = {
@@ -32,12 +32,7 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.perf_counter()
     seconds: dict[str, float] = {}
-
-    def log(msg: str) -> None:
-        print(msg, flush=True)
-        label, _, rest = msg.rpartition(": ")
-        if rest.endswith(" s") and label in CONFIGS:
-            seconds[label] = float(rest[:-2])
+    log = timing_log(CONFIGS, seconds)
 
     tables = table_runs(log, CONFIGS, ["iterative", "gaussian"])
     table = markdown(tables)

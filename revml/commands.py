@@ -68,6 +68,16 @@ def imputer_params(args: argparse.Namespace) -> dict:
     return params
 
 
+#: Flags that act on imputation only, so they apply to a loaded --model too (the others
+#: describe training and are the model's own).
+TRANSFORM_FLAGS = ("strategy", "n_steps", "backend", "threads", "precision")
+
+
+def transform_flags(args: argparse.Namespace) -> dict:
+    """The imputation-time flags the user gave (see :data:`TRANSFORM_FLAGS`)."""
+    return {name: getattr(args, name) for name in TRANSFORM_FLAGS if hasattr(args, name)}
+
+
 def fit_model(frame, args: argparse.Namespace, log: Log):
     from .imputer import ReverseImputer
 
@@ -165,9 +175,7 @@ def impute_cmd(args: argparse.Namespace) -> int:
         return impute_chunked(args, log)
     if args.model:
         imp = ReverseImputer.load(args.model, device=args.device)
-        imp.set_params(verbose=not args.quiet)
-        if hasattr(args, "strategy"):
-            imp.set_params(strategy=args.strategy)
+        imp.set_params(verbose=not args.quiet, **transform_flags(args))
         frame, excluded, _ = read_table(args, log, saved=saved_reading(Path(args.model)))
         if imp.encoder_ is None:
             raise ValueError(f"the model in {args.model} was not fitted on a table")
@@ -236,9 +244,7 @@ def impute_chunked(args: argparse.Namespace, log: Log) -> int:
     keep_default_na = reads_default_na(args, saved, Log(True))
     if args.model:
         imp = ReverseImputer.load(args.model, device=device)
-        imp.set_params(verbose=False)
-        if hasattr(args, "strategy"):
-            imp.set_params(strategy=args.strategy)
+        imp.set_params(verbose=False, **transform_flags(args))
         if markers is None:
             markers = saved["markers"]
         if imp.encoder_ is None:

@@ -208,3 +208,13 @@ def test_a_bug_is_not_a_user_error(csv, tmp_path, monkeypatch):
     )
     with pytest.raises(KeyError):
         main(["fit", str(csv), "-o", str(tmp_path / "m"), "--quiet"])
+
+
+def test_imputation_flags_reach_a_loaded_model_and_training_flags_do_not():
+    from revml.cli import build_parser
+    from revml.commands import transform_flags
+
+    flags = ["--n-steps", "3", "--backend", "reference", "--epochs", "5", "--precision", "float32"]
+    args = build_parser().parse_args(["impute", "d.csv", "-o", "o.csv", "--model", "m", *flags])
+    assert transform_flags(args) == {"n_steps": 3, "backend": "reference", "precision": "float32"}
+    assert transform_flags(build_parser().parse_args(["impute", "d.csv", "-o", "o.csv"])) == {}

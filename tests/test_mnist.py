@@ -110,6 +110,8 @@ def test_seed_protocol_pins_every_loop_parameter():
         "clean_pass",
         "clean_samples",
         "n_restarts",
+        "precision",
     }
     assert loop <= set(SEED_REVERSE_PARAMS)
+    assert SEED_REVERSE_PARAMS["precision"] == "float32"  # the seed's arithmetic
     assert SEED_REVERSE_PARAMS["sphere_weight"] > 0 and SEED_REVERSE_PARAMS["n_restarts"] == 1
