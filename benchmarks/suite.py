@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from revml import masks
+from revml import evaluate
 
 #: Mask seeds whose results are reported.
 SCORED_SEEDS = (0, 1, 2)
@@ -349,32 +349,12 @@ def get_tables(names: str | Sequence[str] | None = None) -> list[Table]:
 # --- masks ---------------------------------------------------------------------------------
 
 
-def numeric_view(frame: pd.DataFrame) -> np.ndarray:
-    """Float matrix of the numeric columns, NaN in categorical columns and missing cells.
-
-    What :func:`revml.masks.mar` and :func:`revml.masks.mnar` rank: a categorical column
-    is never the MAR driver and is hidden completely at random under MNAR.
-    """
-    out = np.full(frame.shape, np.nan)
-    for j, col in enumerate(frame.columns):
-        if not isinstance(frame[col].dtype, pd.CategoricalDtype):
-            out[:, j] = frame[col].to_numpy(dtype=np.float64, na_value=np.nan)
-    return out
-
-
 def make_mask(frame: pd.DataFrame, mechanism: str, seed: int) -> np.ndarray:
     """Cells to hide (True) under ``mechanism`` with mask seed ``seed``; observed cells only."""
     if mechanism not in MECHANISMS:
         raise ValueError(f"unknown mechanism {mechanism!r}; expected one of {list(MECHANISMS)}")
     kind, rate = MECHANISMS[mechanism]
-    rng = np.random.default_rng(seed)
-    if kind == "mcar":
-        mask = masks.mcar(frame.shape, rate, seed=rng)
-    elif kind == "mar":
-        mask = masks.mar(numeric_view(frame), rate, seed=rng)
-    else:
-        mask = masks.mnar(numeric_view(frame), rate, seed=rng)
-    return mask & frame.notna().to_numpy()
+    return evaluate.make_mask(frame, rate, kind, seed)  # revml's own masks, observed cells
 
 
 def hide(frame: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:

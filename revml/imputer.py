@@ -134,8 +134,8 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         (:func:`revml.training.default_train_config`), the length an upper bound that early
         stopping usually cuts short. ``epochs`` forces a fixed length (no early stopping).
     early_stopping : bool
-        With masked training of at least 200 rows and no ``epochs``: hold out 10% of the
-        rows (32 to 5,000), score them with fixed training-style masks every epoch (at
+        With masked training of at least 10,000 rows and no ``epochs``: hold out 10% of the
+        rows (at most 5,000), score them with fixed training-style masks every epoch (at
         least 100 updates apart), halve the learning rate after 2 scores without a 0.1%
         gain, stop after 6, and keep the best weights (``best_update_``,
         ``validation_curve_``, ``stop_reason_``).

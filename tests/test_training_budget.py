@@ -27,6 +27,13 @@ def _table(n: int = 400, d: int = 8, seed: int = 0) -> np.ndarray:
 FAST = {"random_state": 0, "n_steps": 5, "n_restarts": 1, "clean_samples": 1}
 
 
+@pytest.fixture(autouse=True)
+def small_tables_stop_early(monkeypatch, request):
+    """The default starts early stopping at 10,000 rows; these tests run it on 400."""
+    if "small_data" not in request.node.name:
+        monkeypatch.setattr("revml.fitting.EARLY_STOP_MIN_ROWS", 200)
+
+
 def test_early_stopping_stops_keeps_the_best_weights_and_says_why():
     x = _table()
     imp = ReverseImputer(**FAST).fit(x)
@@ -52,7 +59,7 @@ def test_epochs_forces_a_fixed_length():
 
 
 def test_small_data_trains_the_sized_length():
-    imp = ReverseImputer(**FAST).fit(_table(n=120))
+    imp = ReverseImputer(**FAST).fit(_table(n=400))  # below the default 10,000 rows
     assert imp.validation_curve_ == [] and imp.stop_reason_.startswith("fixed length")
 
 
