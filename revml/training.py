@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from . import precision
 from .errors import RevmlError
+from .training_step import MLPStep
 
 
 class TrainingDivergedError(RevmlError, FloatingPointError):
@@ -216,95 +217,162 @@ def train_autoencoder(
             f"image_shape {tuple(cfg.image_shape)} has {math.prod(cfg.image_shape)} pixels, "
             f"but the data have {x.shape[1]} features"
         )
-    device = x.device
-    n = x.shape[0]
     observed = ~torch.isnan(x)
-    mixed = cfg.masking == "mixed"
-    if mixed:
+    if cfg.masking == "mixed":
         fill = torch.zeros_like(fill)
-    x_filled = torch.where(observed, x, fill)
-    gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
     hook = hook or TrainingHook()
     net = hook.wrap(module) if hook.wrap is not None else module
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    history = TrainHistory()
-    stopper = _EarlyStop(cfg, opt, module) if validation is not None and cfg.eval_every else None
-    module.train()
-    bar = tqdm(range(cfg.epochs), desc="training autoencoder", disable=not verbose, unit="epoch")
-    for epoch in bar:
-        if hook.order is None:
-            order = torch.randperm(n, generator=gen).to(device)
-        else:
-            order = hook.order(epoch, n).to(device)
-        total = torch.zeros(2, dtype=torch.float64)
-        for start in range(0, len(order), cfg.batch_size):
-            batch = _Batch(x_filled, observed, order[start : start + cfg.batch_size], epoch, start)
-            total += _update(net, opt, batch, cfg, gen, fill)
-            history.n_updates += 1
-            if stopper is not None and history.n_updates % cfg.eval_every == 0:
-                module.eval()
-                stopper.score(validation.loss(module), history)
-                module.train()
-                if history.stop_reason:
-                    break
-        if hook.reduce is not None:
-            total = hook.reduce(total)
-        history.loss.append(float(total[0] / total[1].clamp_min(1)))
-        bar.set_postfix(loss=f"{history.loss[-1]:.5f}")
-        if history.stop_reason:
-            break
-    if stopper is not None:
-        stopper.restore(history)
-    else:
-        history.stop_reason = f"fixed length: {cfg.epochs} epochs"
-        history.best_update = history.n_updates
-    if verbose:
-        tqdm.write(f"autoencoder training: {history.n_updates} updates, {history.stop_reason}")
-    module.eval()
-    return history
+    step = None
+    if hook.wrap is None and cfg.precision == "float32":
+        step = MLPStep.for_module(module, x.dtype, cfg.lr, cfg.weight_decay)
+    loop = _Loop(
+        module=module,
+        net=net,
+        step=step,
+        opt=step if step is not None else _adam(list(net.parameters()), cfg),
+        x=torch.where(observed, x, fill),
+        observed=observed,
+        fill=fill,
+        cfg=cfg,
+        gen=torch.Generator(device="cpu").manual_seed(cfg.seed),
+        hook=hook,
+    )
+    try:
+        return loop.run(validation, verbose)
+    finally:
+        if step is not None:
+            step.release()
 
 
-@dataclass(frozen=True)
-class _Batch:
+@dataclass
+class _Loop:
+    """What one training run works with; :meth:`run` is the epoch loop."""
+
+    module: nn.Module
+    net: nn.Module  # ``module``, or the distributed wrapper around it
+    step: MLPStep | None  # the hand-written update where it applies (then also ``opt``)
+    opt: object  # the optimiser: an ``MLPStep`` or a ``torch.optim.Adam``
     x: torch.Tensor  # every row, missing entries filled
     observed: torch.Tensor
-    idx: torch.Tensor  # this batch's rows
-    epoch: int
-    start: int
+    fill: torch.Tensor
+    cfg: TrainConfig
+    gen: torch.Generator
+    hook: TrainingHook
 
-
-def _update(net, opt, batch: _Batch, cfg: TrainConfig, gen, fill) -> torch.Tensor:
-    """One optimiser update on a batch; returns (loss * scored entries, scored entries)."""
-    target = batch.x[batch.idx]
-    obs = batch.observed[batch.idx]
-    inp = target
-    if cfg.masking == "mixed":
-        hide = mixed_masks(len(batch.idx), target.shape[1], gen, cfg.image_shape)
-        hide = hide.to(target.device)
-        inp = torch.where(hide, 0.0, target)
-        if cfg.self_condition > 0 and torch.rand((), generator=gen) < cfg.self_condition:
-            with torch.no_grad(), precision.compute(cfg.precision, target.device.type):
-                inp = torch.where(hide | ~obs, net(inp).to(target.dtype), target)
-    elif cfg.mask_fraction > 0:
-        hide = torch.rand(target.shape, generator=gen).to(target.device) < cfg.mask_fraction
-        inp = torch.where(hide, fill, target)
-    with precision.compute(cfg.precision, target.device.type):
-        out = net(inp)
-    out = out.to(target.dtype)
-    n_obs = obs.sum().clamp_min(1)
-    loss = ((out - target) ** 2 * obs).sum() / n_obs
-    if not torch.isfinite(loss):
-        raise TrainingDivergedError(
-            f"autoencoder training diverged: the loss became {float(loss.detach())} "
-            f"in epoch {batch.epoch + 1}, batch {batch.start // cfg.batch_size + 1} "
-            f"(learning rate {opt.param_groups[0]['lr']}). "
-            "Lower learning_rate, or check the input scale (scaling='none' with large "
-            "values overflows float32)"
+    def run(self, validation: Validation | None, verbose: bool) -> TrainHistory:
+        cfg, module = self.cfg, self.module
+        n, d = self.x.shape
+        history = TrainHistory()
+        stopper = None
+        if validation is not None and cfg.eval_every:
+            stopper = _EarlyStop(cfg, self.opt, module)
+        module.train()
+        epochs = tqdm(
+            range(cfg.epochs), desc="training autoencoder", disable=not verbose, unit="epoch"
         )
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-    return torch.tensor([float(loss.detach()) * int(n_obs), int(n_obs)], dtype=torch.float64)
+        for epoch in epochs:
+            if self.hook.order is None:
+                order = torch.randperm(n, generator=self.gen)
+            else:
+                order = self.hook.order(epoch, n)
+            order = order.to(self.x.device)
+            hidden = _epoch_masks(len(order), d, cfg, self.gen)
+            losses, counts = [], []
+            for start in range(0, len(order), cfg.batch_size):
+                rows = slice(start, start + cfg.batch_size)
+                hide = None if hidden is None else hidden[rows].to(self.x.device)
+                loss, n_obs = self.update(order[rows], hide)
+                losses.append(loss)
+                counts.append(n_obs)
+                history.n_updates += 1
+                if stopper is not None and history.n_updates % cfg.eval_every == 0:
+                    _check_finite(losses, epoch, self.opt)
+                    module.eval()
+                    stopper.score(validation.loss(module), history)
+                    module.train()
+                    if history.stop_reason:
+                        break
+            _check_finite(losses, epoch, self.opt)
+            count = torch.stack(counts).to(torch.float64)
+            loss_sum = (torch.stack(losses).to(torch.float64) * count).sum()
+            total = torch.stack([loss_sum, count.sum()])
+            if self.hook.reduce is not None:
+                total = self.hook.reduce(total)
+            history.loss.append(float(total[0] / total[1].clamp_min(1)))
+            epochs.set_postfix(loss=f"{history.loss[-1]:.5f}")
+            if history.stop_reason:
+                break
+        if stopper is not None:
+            stopper.restore(history)
+        else:
+            history.stop_reason = f"fixed length: {cfg.epochs} epochs"
+            history.best_update = history.n_updates
+        if verbose:
+            tqdm.write(f"autoencoder training: {history.n_updates} updates, {history.stop_reason}")
+        module.eval()
+        return history
+
+    def update(self, idx: torch.Tensor, hide: torch.Tensor | None):
+        """One optimiser update on rows ``idx`` with hidden entries ``hide`` (True = hidden);
+        returns the loss (0-d) and the number of entries it scored."""
+        cfg = self.cfg
+        target = self.x[idx]
+        obs = self.observed[idx]
+        inp = target
+        if cfg.masking == "mixed":
+            inp = torch.where(hide, 0.0, target)
+            if cfg.self_condition > 0 and torch.rand((), generator=self.gen) < cfg.self_condition:
+                with torch.no_grad(), precision.compute(cfg.precision, target.device.type):
+                    inp = torch.where(hide | ~obs, self.net(inp).to(target.dtype), target)
+        elif hide is not None:
+            inp = torch.where(hide, self.fill, target)
+        if self.step is not None:
+            return self.step.update(inp, target, obs)
+        with precision.compute(cfg.precision, target.device.type):
+            out = self.net(inp)
+        out = out.to(target.dtype)
+        n_obs = obs.sum().clamp_min(1)
+        loss = ((out - target) ** 2 * obs).sum() / n_obs
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return loss.detach(), n_obs
+
+
+def _adam(params: list[torch.Tensor], cfg: TrainConfig) -> torch.optim.Adam:
+    """Adam over ``params``; the fused kernel where torch has one for them (one call an
+    update instead of a dozen small ops per tensor: 0.68 against 0.98 ms an update on a
+    30-column table's network, 2-core CPU)."""
+    fused = all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
+
+
+def _epoch_masks(n: int, d: int, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor | None:
+    """The hidden entries of one epoch's ``n`` rows, in the epoch's order: one draw for the
+    epoch rather than one per batch (the same distribution, a fraction of the calls)."""
+    if cfg.masking == "mixed":
+        return mixed_masks(n, d, gen, cfg.image_shape)
+    if cfg.mask_fraction > 0:
+        return torch.rand(n, d, generator=gen) < cfg.mask_fraction
+    return None
+
+
+def _check_finite(losses: list[torch.Tensor], epoch: int, opt) -> None:
+    """Raise :class:`TrainingDivergedError` naming the first batch whose loss is not finite.
+
+    Checked once an epoch (and before each validation score), not after every update: a
+    diverged network only produces more non-finite losses until then."""
+    finite = torch.isfinite(torch.stack(losses))
+    if bool(finite.all()):
+        return
+    batch = int((~finite).nonzero()[0])
+    raise TrainingDivergedError(
+        f"autoencoder training diverged: the loss became {float(losses[batch])} "
+        f"in epoch {epoch + 1}, batch {batch + 1} "
+        f"(learning rate {opt.param_groups[0]['lr']}). "
+        "Lower learning_rate, or check the input scale (scaling='none' with large "
+        "values overflows float32)"
+    )
 
 
 class _EarlyStop:

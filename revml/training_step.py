@@ -1,0 +1,168 @@
+"""One training update of an MLP autoencoder with a hand-written backward pass.
+
+On a table of a few hundred rows a training update is a handful of tiny GEMMs, and
+autograd's graph building, the module calls and a per-tensor Adam cost more than the
+arithmetic (on the 2-core CPU: 1.08 ms an update for breast cancer's 30-64-32-15 network at
+batch 32, against 0.42 ms here with the same losses). :class:`MLPStep` computes the same
+masked mean squared error and its weight gradients directly: the forward keeps each layer's
+output, the backward walks the layers in reverse using the activation's derivative written
+in terms of that output. ``tests/test_training_step.py`` checks its gradients and a whole
+training run against autograd (the reference) in float64.
+
+It applies to a module :func:`revml.model.mlp_layers` describes, in float32 or float64, on a
+single process; anything else (a wrapped distributed module, bfloat16 arithmetic) trains
+through autograd.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .model import LayerSpec, mlp_layers
+
+
+def _backward_activation(g: torch.Tensor, y: torch.Tensor, layer: LayerSpec) -> torch.Tensor:
+    """The gradient through ``layer``'s activation, from its output ``y``."""
+    act = layer.activation
+    if act == "relu":
+        return g * (y > 0)
+    if act == "leaky_relu":
+        # the output's sign is the input's for a positive slope
+        return torch.where(y > 0, g, g * layer.negative_slope)
+    if act == "tanh":
+        return g * (1 - y * y)
+    if act == "sigmoid":
+        return g * (y * (1 - y))
+    return g
+
+
+def _forward_activation(h: torch.Tensor, layer: LayerSpec) -> torch.Tensor:
+    act = layer.activation
+    if act == "relu":
+        return h.relu_()
+    if act == "leaky_relu":
+        return torch.nn.functional.leaky_relu_(h, layer.negative_slope)
+    if act == "tanh":
+        return h.tanh_()
+    if act == "sigmoid":
+        return h.sigmoid_()
+    return h
+
+
+class MLPStep:
+    """Training updates of an MLP autoencoder without autograd or ``torch.optim``.
+
+    While it exists, the module's parameters are views of one flat buffer, so Adam is eight
+    tensor operations an update whatever the number of layers; :meth:`release` gives each
+    parameter its own storage back. ``update(inp, target, observed)`` takes one Adam step
+    (torch's ``Adam``: L2 ``weight_decay`` added to the gradient, betas (0.9, 0.999), eps
+    1e-8) on ``sum(((module(inp) - target) * observed) ** 2) / max(sum(observed), 1)`` and
+    returns that loss (0-d) and the number of scored entries. ``param_groups[0]["lr"]`` is
+    the learning rate, as on a torch optimiser (early stopping decays it there).
+    """
+
+    betas = (0.9, 0.999)
+    eps = 1e-8
+
+    def __init__(self, module: nn.Module, layers: list[LayerSpec], lr: float, weight_decay: float):
+        self.module = module
+        self.layers = layers
+        self.param_groups = [{"lr": float(lr)}]
+        self.weight_decay = float(weight_decay)
+        params = [p for layer in layers for p in _params(layer)]
+        like = params[0]
+        total = sum(p.numel() for p in params)
+        self.flat = torch.empty(total, dtype=like.dtype, device=like.device)
+        self.grad = torch.zeros_like(self.flat)
+        self.exp_avg = torch.zeros_like(self.flat)
+        self.exp_avg_sq = torch.zeros_like(self.flat)
+        self.steps = 0
+        self._grads: dict[int, torch.Tensor] = {}
+        offset = 0
+        with torch.no_grad():
+            for p in params:
+                view = self.flat[offset : offset + p.numel()].view_as(p)
+                view.copy_(p)
+                p.data = view
+                self._grads[id(p)] = self.grad[offset : offset + p.numel()].view_as(p)
+                offset += p.numel()
+
+    @classmethod
+    def for_module(
+        cls, module: nn.Module, dtype: torch.dtype, lr: float, weight_decay: float = 0.0
+    ) -> MLPStep | None:
+        """The step for ``module``, or ``None`` where it does not apply (see the module doc)."""
+        if dtype not in (torch.float32, torch.float64):
+            return None
+        described = mlp_layers(module)
+        if described is None:
+            return None
+        layers, _ = described
+        params = [p for layer in layers for p in _params(layer)]
+        if any(p.dtype != dtype or p.device != params[0].device for p in params):
+            return None
+        # every trainable parameter must be one of the layers' (nothing else to train)
+        owned = {id(p) for p in params}
+        if len(owned) != len(params):
+            return None
+        if any(id(p) not in owned for p in module.parameters() if p.requires_grad):
+            return None
+        return cls(module, layers, lr, weight_decay)
+
+    @torch.no_grad()
+    def loss_and_grad(
+        self, inp: torch.Tensor, target: torch.Tensor, observed: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loss and the number of scored entries; the gradient lands in ``self.grad``."""
+        outputs = [inp]
+        h = inp
+        for layer in self.layers:
+            if layer.bias is None:
+                h = h @ layer.weight.t()
+            else:
+                h = torch.addmm(layer.bias, h, layer.weight.t())
+            h = _forward_activation(h, layer)
+            outputs.append(h)
+        n_obs = observed.sum().clamp_min(1)
+        residual = (h - target) * observed
+        loss = (residual * residual).sum() / n_obs
+        g = residual * 2 / n_obs
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
+            g = _backward_activation(g, outputs[i + 1], layer)
+            torch.mm(g.t(), outputs[i], out=self._grads[id(layer.weight)])
+            if layer.bias is not None:
+                torch.sum(g, 0, out=self._grads[id(layer.bias)])
+            if i > 0:
+                g = g @ layer.weight
+        return loss, n_obs
+
+    @torch.no_grad()
+    def update(
+        self, inp: torch.Tensor, target: torch.Tensor, observed: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        loss, n_obs = self.loss_and_grad(inp, target, observed)
+        self.steps += 1
+        beta1, beta2 = self.betas
+        grad = self.grad
+        if self.weight_decay:
+            grad = grad.add(self.flat, alpha=self.weight_decay)
+        self.exp_avg.lerp_(grad, 1 - beta1)
+        self.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        bias1 = 1 - beta1**self.steps
+        bias2_sqrt = (1 - beta2**self.steps) ** 0.5
+        denom = (self.exp_avg_sq.sqrt() / bias2_sqrt).add_(self.eps)
+        self.flat.addcdiv_(self.exp_avg, denom, value=-self.param_groups[0]["lr"] / bias1)
+        return loss, n_obs
+
+    def release(self) -> None:
+        """Give every parameter its own storage again (the module as it was, trained)."""
+        with torch.no_grad():
+            for layer in self.layers:
+                for p in _params(layer):
+                    p.data = p.data.clone()
+
+
+def _params(layer: LayerSpec) -> list[torch.Tensor]:
+    return [layer.weight] if layer.bias is None else [layer.weight, layer.bias]
