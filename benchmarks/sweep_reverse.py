@@ -15,6 +15,8 @@ row says what that part of the method is worth:
 Writes benchmarks/results/sweep_reverse.json and prints a table.
 
     python benchmarks/sweep_reverse.py --data-dir ../shared/data/mnist
+    python benchmarks/sweep_reverse.py --data-dir ../shared/data/mnist \
+        --damage rows,mcar50,center,left --only defaults "2 restarts" "3 restarts"
 """
 
 from __future__ import annotations
@@ -64,6 +66,10 @@ LOOP_VARIANTS = [
     ("direct pass only (strategy='direct')", {"strategy": "direct"}),
     ("1 restart", {"n_restarts": 1}),
     ("2 restarts", {"n_restarts": 2}),
+    ("3 restarts", {"n_restarts": 3}),
+    ("2 restarts, 16 clean samples", {"n_restarts": 2, "clean_samples": 16}),
+    ("1 restart, 16 clean samples", {"n_restarts": 1, "clean_samples": 16}),
+    ("2 restarts, 50 steps", {"n_restarts": 2, "n_steps": 50}),
     ("8 restarts", {"n_restarts": 8}),
     ("4 restarts, lowest loss kept (not averaged)", {"combine": "lowest_loss"}),
     ("restart noise 0.2", {"restart_noise": 0.2}),
@@ -109,7 +115,15 @@ def main() -> None:
     ap.add_argument("--fit-ablations", action="store_true")
     ap.add_argument("--cache", default="runs/sweep_reverse", help="fitted imputers go here")
     ap.add_argument("--out", default="benchmarks/results/sweep_reverse.json")
+    ap.add_argument(
+        "--only", nargs="+", default=None,
+        help="variant labels to run (default: all); skips the plain AE",
+    )  # fmt: skip
     args = ap.parse_args()
+    only = None if args.only is None else set(args.only)
+    unknown = (only or set()) - {label for label, _ in LOOP_VARIANTS}
+    if unknown:
+        ap.error(f"unknown variants {sorted(unknown)}")
     t0 = time.perf_counter()
     train, _ = load_mnist(args.data_dir, train=True)
     train = np.asarray(train, dtype=np.float32)
@@ -128,10 +142,10 @@ def main() -> None:
         imp.save(folder)
         return imp
 
-    models = {
-        "masked AE (defaults)": (fitted("defaults", image_shape=(28, 28)), LOOP_VARIANTS),
-        "plain AE": (fitted("plain", masking="none"), PLAIN_VARIANTS),
-    }
+    variants = [v for v in LOOP_VARIANTS if only is None or v[0] in only]
+    models = {"masked AE (defaults)": (fitted("defaults", image_shape=(28, 28)), variants)}
+    if only is None:
+        models["plain AE"] = (fitted("plain", masking="none"), PLAIN_VARIANTS)
     if args.fit_ablations:
         models["masked AE, no self-conditioning"] = (
             fitted("no_self_condition", image_shape=(28, 28), self_condition=0.0),

@@ -86,7 +86,7 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     through :class:`revml.tabular.TabularEncoder` (min-max scaling, one-hot categories)
     and come back in their own dtype, with imputed categories always valid ones.
 
-    **Restarts and multiple imputation.** With ``n_restarts=K >= 2`` (default 4) the
+    **Restarts and multiple imputation.** With ``n_restarts=K >= 2`` (default 2) the
     reverse loop runs K times: restart 0 from the usual start, restarts 1..K-1 from it plus
     Gaussian noise (``restart_noise``) and with their own dropout masks. ``transform`` returns the
     restarts combined by ``combine``, ``transform(X, return_std=True)`` also their
@@ -201,7 +201,9 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         (combined with the prior when ``prior_weight > 0``).
     clean_samples : int
         The clean pass averages the output over this many input-dropout masks (Monte Carlo
-        dropout; the loop's own dropout rate and mode). 1: one pass without dropout.
+        dropout; the loop's own dropout rate and mode). 1: one pass without dropout. Two
+        restarts with 16 masks impute as well as four with 8 in half the time (validation
+        digits and tables: ``benchmarks/results/sweep_restarts.json``).
     clamp : bool
         Keep imputed values inside each feature's training range.
     n_restarts : int
@@ -344,9 +346,9 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         sphere_weight: float = 0.0,
         prior_weight: float | str = "auto",
         clean_pass: bool = True,
-        clean_samples: int = 8,
+        clean_samples: int = 16,
         clamp: bool = True,
-        n_restarts: int = 4,
+        n_restarts: int = 2,
         restart_noise: float = 0.1,
         combine: str = "mean",
         fill: str = "auto",
@@ -559,8 +561,9 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         X : array-like, torch.Tensor or pandas.DataFrame of shape (n_samples, n_features)
         n_imputations : int, optional
             How many completed copies (restarts ``0 .. n_imputations - 1``). Default:
-            ``n_restarts``, or 5 (the customary number of multiple imputations) when
-            ``n_restarts`` is 1.
+            ``n_restarts`` (the restarts ``transform(X, return_std=True)`` summarises), or 5
+            (the customary number of multiple imputations) when ``n_restarts`` is 1; pass
+            5 or more for Rubin's rules with the default ``n_restarts=2``.
 
         Returns
         -------

@@ -202,7 +202,7 @@ class ReverseConfig:
     #: Standard deviation (scaled units) of the noise on the start of restarts 1, 2, ...
     restart_noise: float = 0.1
     #: Input-dropout masks the clean pass averages its output over (1: one plain pass).
-    clean_samples: int = 8
+    clean_samples: int = 16
     #: "float32", or "bfloat16": the network's products in bfloat16, float32 accumulation
     #: (:mod:`revml.precision`); x, the loss and the Adam state stay float32.
     precision: str = "float32"
