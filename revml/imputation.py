@@ -189,6 +189,14 @@ class _Job:
     restore: Callable[[torch.Tensor], Any]  # scaled values -> the caller's container
 
 
+def _blended(
+    state: FittedState, values: torch.Tensor, xs: torch.Tensor, miss: torch.Tensor
+) -> torch.Tensor:
+    """The loop's imputation with the fitted tree blend applied (:mod:`revml.trees`)."""
+    out = state.blend.apply(values.double().numpy(), xs.numpy(), miss.numpy())
+    return torch.from_numpy(out).to(values.dtype)
+
+
 def _run(state: FittedState, params: Mapping[str, Any], job: _Job) -> ImputationDetails:
     """The direct pass or the restarts of the reverse loop, combined."""
     module, device, scaler = state.autoencoder, state.device, state.scaler
@@ -248,6 +256,8 @@ def _run(state: FittedState, params: Mapping[str, Any], job: _Job) -> Imputation
         # The path restart 0 settled on (after any compile fallback) serves the others.
         backend = out.backend
     final = [o.x_clean if o.x_clean is not None else o.x for o in outs]
+    if state.blend is not None and params["blend"] != "none":
+        final = [_blended(state, v, xs, miss) for v in final]
     losses = torch.stack([o.loss for o in outs])
     xs_imp, loss = combined(final, losses, params["combine"])
     before = None

@@ -23,6 +23,7 @@ from torch import nn
 
 from . import params as param_table
 from . import persistence
+from .blending import blend_applies, fit_blend
 from .containers import (
     as_frame_of,
     as_tensor,
@@ -218,6 +219,14 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         values (for a categorical column, the averaged one-hot outputs decode to the most
         probable category); ``"lowest_loss"`` takes, per row, the restart whose final
         reverse loss is lowest.
+    blend : {"auto", "none"}
+        ``"auto"``: on tables (no ``image_shape``, at most 100 features) ``fit`` also trains
+        a small ExtraTrees model per numeric feature (30 trees, predicting it from the
+        others) and blends its prediction into the reverse loop's imputation with a weight
+        per feature, chosen on observed training cells that ``fit`` hides and imputes
+        itself (:mod:`revml.blending`); a feature where the trees do not help keeps the
+        loop's value. ``fitted_blend_weights_`` holds the weights. ``"none"``: the loop
+        alone. Set at transform time, ``"none"`` also switches a fitted blend off.
     fill : {"auto", "mean", "zeros"}
         What a direct pass (the direct strategy, ``init="direct"``) puts in the missing
         entries: ``"auto"`` is 0 for an autoencoder trained with masking (what it learnt
@@ -351,6 +360,7 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         n_restarts: int = 2,
         restart_noise: float = 0.1,
         combine: str = "mean",
+        blend: str = "auto",
         fill: str = "auto",
         scaling: str = "auto",
         backend: str = "auto",
@@ -390,6 +400,7 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.n_restarts = n_restarts
         self.restart_noise = restart_noise
         self.combine = combine
+        self.blend = blend
         self.fill = fill
         self.scaling = scaling
         self.backend = backend
@@ -434,6 +445,15 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """The update whose weights the autoencoder kept (the best held-out score; the last
         update for a fixed-length fit): the training length early stopping chose."""
         return self._state().training.best_update
+
+    @property
+    def fitted_blend_weights_(self) -> np.ndarray:
+        """Per (encoded) feature, the share of the trees' prediction in an imputed value
+        (``blend="auto"``); all 0 where no blend was fitted."""
+        state = self._state()
+        if state.blend is None:
+            return np.zeros(state.n_features)
+        return state.blend.weights.copy()
 
     @property
     def stop_reason_(self) -> str:
@@ -489,7 +509,10 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         else:
             x = as_tensor(X, missing_values=self.missing_values)
         validate_data(self, X, reset=True, skip_check_array=True)
-        self.state_ = fit_state(x, params, encoder, hook)
+        state = fit_state(x, params, encoder, hook)
+        if hook is None and blend_applies(state, params):
+            state = fit_blend(state, params, x, seeds(self.random_state)[0])
+        self.state_ = state
         return self
 
     # ------------------------------------------------------------------ transform

@@ -252,6 +252,8 @@ SCALINGS = ("auto", "minmax", "center", "none")
 FILLS = ("auto", "mean", "zeros")
 DROPOUT_MODES = ("auto", "hide", "scale")
 COMBINES = ("mean", "lowest_loss")
+#: "auto": tables get the tree blend of :mod:`revml.blending` where it helps; "none": never.
+BLENDS = ("auto", "none")
 
 
 def _table() -> tuple[Param, ...]:
@@ -322,6 +324,7 @@ def _table() -> tuple[Param, ...]:
         _p("n_restarts", 2, _INT_POS, legacy=1),
         _p("restart_noise", 0.1, _REAL_NONNEG, legacy=0.1, config="restart_noise"),
         _p("combine", "mean", Options(COMBINES), legacy="mean"),
+        _p("blend", "auto", Options(BLENDS), legacy="none"),
         _p("fill", "auto", Options(FILLS)),
         _p("scaling", "auto", Options(SCALINGS)),
         _p(

@@ -42,8 +42,9 @@ from .errors import FileError, RevmlError
 from .model import MLPAutoencoder
 from .prior import GaussianPrior
 from .scaling import FeatureScaler
-from .state import PRIOR_KEYS, FittedState, TrainingRecord, resolve_device
+from .state import BLEND_KEYS, PRIOR_KEYS, FittedState, TrainingRecord, resolve_device
 from .tabular import TabularEncoder, is_nan_like
+from .trees import TreeBlend
 
 FORMAT = "revml.ReverseImputer"
 FORMAT_VERSION = 1
@@ -310,6 +311,13 @@ def load_imputer(path: str | os.PathLike, device: str | torch.device | None = No
         prior = GaussianPrior(mean, precision)
     if prior_weight > 0 and prior is None:
         raise _fail(folder, f"prior_weight_={prior_weight} but {MODEL_FILE} holds no prior")
+    blend = None
+    if all(key in state for key in BLEND_KEYS):
+        weights, data, seed = (state.pop(key) for key in BLEND_KEYS)
+        if weights.dim() != 1 or data.dim() != 2 or data.shape[1] != weights.shape[0]:
+            raise _fail(folder, "the saved tree blend has inconsistent shapes")
+        # The trees are trained again on the rows they learnt from: the same trees.
+        blend = TreeBlend.rebuilt(weights.numpy(), data.numpy(), int(seed[0]))
     module = None
     if architecture is not None:
         module = _rebuilt(folder, architecture, state).to(dev).eval().requires_grad_(False)
@@ -321,8 +329,20 @@ def load_imputer(path: str | os.PathLike, device: str | torch.device | None = No
         raise _fail(folder, "fitted arrays do not match the number of features")
     if prior is not None and prior.mean.shape[0] != width:
         raise _fail(folder, "the saved Gaussian prior does not match the number of features")
+    if blend is not None and len(blend.weights) != width:
+        raise _fail(folder, "the saved tree blend does not match the number of features")
     fitted_state = FittedState(
-        scaler, module, masked, radius, prior_weight, prior, encoder, training, dev, pretrained
+        scaler,
+        module,
+        masked,
+        radius,
+        prior_weight,
+        prior,
+        encoder,
+        training,
+        dev,
+        pretrained,
+        blend,
     )
     return Saved(params, fitted_state, n_features_in, names)
 

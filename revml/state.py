@@ -19,6 +19,7 @@ from torch import nn
 from .prior import GaussianPrior
 from .scaling import FeatureScaler
 from .tabular import TabularEncoder
+from .trees import TreeBlend
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -71,6 +72,8 @@ class FittedState:
     device: torch.device
     #: the autoencoder was given by the user (``autoencoder=``), not trained here
     pretrained: bool = False
+    #: per-feature trees blended into the loop's imputation (tables; :mod:`revml.blending`)
+    blend: TreeBlend | None = None
     _device_prior: Any = field(default=None, repr=False, compare=False)
 
     @property
@@ -124,8 +127,14 @@ class FittedState:
         if self.prior is not None:
             out[PRIOR_KEYS[0]] = self.prior.mean
             out[PRIOR_KEYS[1]] = self.prior.precision
+        if self.blend is not None:
+            out[BLEND_KEYS[0]] = torch.from_numpy(self.blend.weights)
+            out[BLEND_KEYS[1]] = torch.from_numpy(self.blend.data)
+            out[BLEND_KEYS[2]] = torch.tensor([self.blend.seed], dtype=torch.int64)
         return out
 
 
 #: Keys of the Gaussian prior's tensors in the weights file, beside the autoencoder's.
 PRIOR_KEYS = ("prior.mean", "prior.precision")
+#: ... and of the tree blend: its weights, the rows its trees learn from, their seed.
+BLEND_KEYS = ("blend.weights", "blend.data", "blend.seed")

@@ -15,6 +15,7 @@ from revml import params as param_table
 from revml.errors import InvalidParameterError
 from revml.reference import KERNEL_SCALARS, ReverseConfig
 from revml.state import FittedState
+from revml.trees import TreeBlend
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -178,7 +179,7 @@ def test_the_fingerprint_covers_every_field_of_the_state():
     state = ReverseImputer(random_state=0, epochs=1, n_steps=2).fit(X).state_
     base = state.fingerprint()
     covered = {"scaler", "autoencoder", "masked", "radius", "prior_weight", "prior", "encoder"}
-    covered |= {"training", "device", "pretrained", "_device_prior"}
+    covered |= {"training", "device", "pretrained", "blend", "_device_prior"}
     # A new field of FittedState must be hashed (or consciously listed here).
     assert {f.name for f in fields(FittedState)} == covered
     for change in (
@@ -187,6 +188,7 @@ def test_the_fingerprint_covers_every_field_of_the_state():
         lambda s: setattr(s, "masked", not s.masked),
         lambda s: setattr(s, "prior_weight", 0.5),
         lambda s: s.autoencoder.encoder[0].bias.data.add_(1e-6),
+        lambda s: setattr(s, "blend", TreeBlend(np.full(4, 0.5), np.zeros((3, 4), np.float32), 0)),
     ):
         copy_ = ReverseImputer(random_state=0, epochs=1, n_steps=2).fit(X).state_
         change(copy_)
