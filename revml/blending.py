@@ -58,7 +58,8 @@ def fit_blend(
     if len(features) == 0:
         return state
     xs = state.scaler.scale(x).numpy()
-    models, oob = fit_trees(xs, features, seed)
+    jobs = -1 if params["threads"] == "auto" else int(params["threads"])  # the same trees
+    models, oob = fit_trees(xs, features, seed, n_jobs=jobs)
     observed = ~np.isnan(xs)
     candidates = np.zeros_like(observed)
     candidates[:, features] = observed[:, features]

@@ -65,10 +65,13 @@ def _others(x: np.ndarray, j: int) -> np.ndarray:
     return np.delete(x, j, axis=1)
 
 
-def fit_trees(x: np.ndarray, features: np.ndarray, seed: int) -> tuple[dict, np.ndarray]:
+def fit_trees(
+    x: np.ndarray, features: np.ndarray, seed: int, n_jobs: int | None = None
+) -> tuple[dict, np.ndarray]:
     """An ExtraTrees regressor per feature in ``features``, trained on the rows where that
     feature is observed; returns them and their out-of-bag predictions (N, D; NaN where a
-    cell is missing, not a target, or in every tree's sample)."""
+    cell is missing, not a target, or in every tree's sample). ``n_jobs`` (joblib's; None:
+    one process) changes the speed, never the trees."""
     from sklearn.ensemble import ExtraTreesRegressor
 
     models: dict = {}
@@ -81,7 +84,7 @@ def fit_trees(x: np.ndarray, features: np.ndarray, seed: int) -> tuple[dict, np.
             rng = np.random.default_rng([seed, int(j)])
             rows = np.sort(rng.choice(rows, MAX_TREE_ROWS, replace=False))
         model = ExtraTreesRegressor(
-            N_TREES, bootstrap=True, oob_score=True, random_state=seed + int(j), n_jobs=1
+            N_TREES, bootstrap=True, oob_score=True, random_state=seed + int(j), n_jobs=n_jobs
         )
         model.fit(_others(x[rows], j), x[rows, j])
         models[int(j)] = model
