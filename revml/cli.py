@@ -179,7 +179,7 @@ def _add_table_commands(sub) -> None:
         metavar="K",
         help="run reverse training K times, from the plain start and K-1 perturbed ones, "
         "and write their combination: by default the mean of the K imputations (for a "
-        "category, the most probable one) (default: 4, or what the --model was saved with)",
+        "category, the most probable one) (default: 2, or what the --model was saved with)",
     )
     p.add_argument(
         "--std-out",

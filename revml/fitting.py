@@ -28,7 +28,7 @@ from .reference import split_autoencoder
 from .scaling import FeatureScaler, in_unit_interval
 from .state import FittedState, TrainingRecord, resolve_device
 from .tabular import TabularEncoder
-from .threads import gemm_size, threads_for, torch_threads
+from .threads import gemm_size, layer_widths, threads_for, torch_threads
 from .training import (
     TrainConfig,
     TrainingHook,
@@ -228,12 +228,6 @@ def _check_output_shape(module: nn.Module, fill: torch.Tensor, d: int) -> None:
         raise DataError(
             f"the autoencoder maps (B, {d}) to {tuple(probe.shape)}; it must return (B, {d})"
         )
-
-
-def layer_widths(module: nn.Module) -> list[int]:
-    """Input width, then every linear layer's output width (any module: its 2-D weights)."""
-    weights = [p for p in module.parameters() if p.ndim == 2]
-    return [weights[0].shape[1], *(w.shape[0] for w in weights)] if weights else [1, 1]
 
 
 def code_radius(module, xs, observed, fill, device) -> float:

@@ -19,11 +19,10 @@ import torch
 from . import params as param_table
 from . import precision
 from .containers import array_spread, write_missing
-from .fitting import layer_widths
 from .reference import ReverseConfig
 from .reverse import auto_batch_size, impute_direct, impute_reverse
 from .state import FittedState
-from .threads import gemm_size, threads_for, torch_threads
+from .threads import gemm_size, layer_widths, threads_for, torch_threads
 
 
 @dataclass

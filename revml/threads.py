@@ -27,6 +27,12 @@ import torch
 SMALL_GEMM = 20_000_000
 
 
+def layer_widths(module: torch.nn.Module) -> list[int]:
+    """Input width, then every linear layer's output width (any module: its 2-D weights)."""
+    weights = [p for p in module.parameters() if p.ndim == 2]
+    return [weights[0].shape[1], *(w.shape[0] for w in weights)] if weights else [1, 1]
+
+
 def gemm_size(rows: int, widths: list[int] | tuple[int, ...]) -> int:
     """Multiply-adds of the largest matrix product of ``rows`` rows through layers of
     ``widths`` (input, hidden..., code, ..., output)."""
