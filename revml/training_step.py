@@ -65,8 +65,7 @@ class MLPStep:
     betas = (0.9, 0.999)
     eps = 1e-8
 
-    def __init__(self, module: nn.Module, layers: list[LayerSpec], lr: float, weight_decay: float):
-        self.module = module
+    def __init__(self, layers: list[LayerSpec], lr: float, weight_decay: float):
         self.layers = layers
         self.param_groups = [{"lr": float(lr)}]
         self.weight_decay = float(weight_decay)
@@ -108,7 +107,7 @@ class MLPStep:
             return None
         if any(id(p) not in owned for p in module.parameters() if p.requires_grad):
             return None
-        return cls(module, layers, lr, weight_decay)
+        return cls(layers, lr, weight_decay)
 
     @torch.no_grad()
     def loss_and_grad(
