@@ -18,72 +18,105 @@ import torch
 
 from .imputation import impute
 from .state import FittedState
-from .trees import TreeBlend, choose_weights, fit_trees
+from .tabular import TabularEncoder
+from .trees import N_PASSES, Pass, TreeBlend, choose_weights, fit_trees
 
-#: Groups of hidden cells, and the share of the observed numeric cells each hides: three
-#: disjoint tenths score 30% of the cells while each run's damage stays near a table's own.
-VALIDATION_GROUPS = 3
+#: Share of the observed numeric cells ``fit`` hides from the autoencoder to choose the
+#: weights on: the loop's imputation of cells its network never saw is honest.
 VALIDATION_SHARE = 0.1
 #: The blend is for tables: at most this many (encoded) features.
 MAX_FEATURES = 100
 
 
-def blend_applies(state: FittedState, params: Mapping[str, Any]) -> bool:
-    """Whether ``blend="auto"`` blends: a trained (not pre-trained) autoencoder on rows
-    that are not images, with at most :data:`MAX_FEATURES` features."""
-    if params["blend"] == "none" or state.autoencoder is None or state.pretrained:
+def blend_wanted(params: Mapping[str, Any], n_features: int) -> bool:
+    """Whether ``blend="auto"`` blends: an autoencoder ``fit`` trains (not a pre-trained
+    one) on rows that are not images, with 2 to :data:`MAX_FEATURES` (encoded) features."""
+    if params["blend"] == "none" or params["autoencoder"] is not None:
         return False
-    return params["image_shape"] is None and state.n_features <= MAX_FEATURES
+    return params["image_shape"] is None and 2 <= n_features <= MAX_FEATURES
 
 
-def numeric_features(state: FittedState) -> np.ndarray:
+def numeric_features(encoder: TabularEncoder | None, n_features: int) -> np.ndarray:
     """Indices of the features a blend may move: all of an array's, a table's numeric,
     integer and boolean columns (not the one-hot features of categories)."""
-    if state.encoder is None:
-        return np.arange(state.n_features)
+    if encoder is None:
+        return np.arange(n_features)
     out, start = [], 0
-    for spec in state.encoder.specs_:
+    for spec in encoder.specs_:
         if spec.kind != "categorical" and spec.width == 1:
             out.append(start)
         start += spec.width
     return np.asarray(out, dtype=int)
 
 
-def fit_blend(
-    state: FittedState, params: Mapping[str, Any], x: torch.Tensor, seed: int
-) -> FittedState:
-    """``state`` with a :class:`~revml.trees.TreeBlend` chosen on ``x`` (the training rows,
-    NaN = missing, the units ``fit`` saw), or unchanged when no feature gains from it."""
-    features = numeric_features(state)
-    if len(features) == 0:
-        return state
-    xs = state.scaler.scale(x).numpy()
-    jobs = -1 if params["threads"] == "auto" else int(params["threads"])  # the same trees
-    models, oob = fit_trees(xs, features, seed, n_jobs=jobs)
-    observed = ~np.isnan(xs)
+def validation_cells(x: torch.Tensor, features: np.ndarray, seed: int) -> torch.Tensor:
+    """(N, D) bool: a seeded :data:`VALIDATION_SHARE` of the observed cells of
+    ``features``, in rows that observe at least two values (a row keeps one at least)."""
+    observed = ~torch.isnan(x).numpy()
     candidates = np.zeros_like(observed)
     candidates[:, features] = observed[:, features]
-    rng = np.random.default_rng(seed)
-    group = rng.integers(0, round(1 / VALIDATION_SHARE), size=xs.shape)
-    hidden = np.zeros_like(observed)
-    loop = np.full(xs.shape, np.nan)
+    candidates &= observed.sum(1, keepdims=True) >= 2
+    draw = np.random.default_rng([seed, 0xB1E0]).random(x.shape) < VALIDATION_SHARE
+    held = candidates & draw
+    emptied = held.sum(1) == observed.sum(1)
+    if emptied.any():  # give such a row back its first observed value
+        first = np.argmax(held[emptied], axis=1)
+        held[np.flatnonzero(emptied), first] = False
+    return torch.from_numpy(held)
+
+
+def fit_blend(
+    state: FittedState,
+    params: Mapping[str, Any],
+    x: torch.Tensor,
+    held: torch.Tensor,
+    seed: int,
+) -> FittedState:
+    """``state`` with a :class:`~revml.trees.TreeBlend` chosen on ``x`` (the training rows,
+    NaN = missing, the units ``fit`` saw), or unchanged when no feature gains from it.
+
+    ``state``'s autoencoder was trained with the ``held`` cells hidden
+    (:func:`validation_cells`), and the weights are chosen in that world: the loop
+    imputes ``x`` without the held cells, each pass trains trees that never see a held
+    value, predicts the held cells, picks the weights on them and moves the table on.
+    The kept trees are then trained the same way on all of ``x`` as the loop imputes it,
+    pass by pass with the chosen weights: the choice scores the procedure, the trees that
+    run it at transform learn from every observed cell.
+    """
+    features = numeric_features(state.encoder, state.n_features)
+    held_np = held.numpy()
+    if len(features) == 0 or not held_np.any():
+        return state
+    xs = state.scaler.scale(x).numpy().astype(np.float64)
+    jobs = -1 if params["threads"] == "auto" else int(params["threads"])  # the same trees
+    missing = np.isnan(xs)
+    blind = np.where(held_np, np.nan, xs)  # what the held-out world observes
     x_np = x.numpy()
+    table = _loop(state, params, np.where(held_np, np.nan, x_np), seed)
+    filled = _loop(state, params, x_np, seed)
+    current, passes = filled, []
+    for p in range(N_PASSES):
+        trial = Pass(np.ones(xs.shape[1]), fit_trees(table, blind, features, seed, p, jobs))
+        trees = trial.apply(table, missing | held_np)  # the trees' own values, else table's
+        weights = choose_weights(xs, table, trees, held_np)
+        if not (weights > 0).any():
+            break
+        table = weights * trees + (1 - weights) * table
+        step = Pass(weights, fit_trees(current, xs, np.flatnonzero(weights > 0), seed, p, jobs))
+        current = step.apply(current, missing)
+        passes.append(step)
+    if not passes:
+        return state
+    blend = TreeBlend(passes, xs.astype(np.float32), filled.astype(np.float32), seed)
+    return replace(state, blend=blend)
+
+
+def _loop(state: FittedState, params: Mapping[str, Any], x: np.ndarray, seed: int) -> np.ndarray:
+    """The fitted loop's imputation of ``x`` (NaN = missing), scaled."""
     # The weights are a statistical choice: any available path computes the loop's maths
     # (within its tolerance), so an unavailable one asked for at transform fails there.
     quiet = {**params, "backend": "auto", "verbose": False}
-    for g in range(VALIDATION_GROUPS):
-        cells = candidates & (group == g)
-        damaged = np.where(cells, np.nan, x_np)
-        details = impute(
-            state, quiet, damaged, torch.from_numpy(damaged), seed=seed,
-            runs=int(params["n_restarts"]),
-        )  # fmt: skip
-        filled = state.scaler.scale(torch.as_tensor(np.asarray(details.X))).numpy()
-        loop[cells] = filled[cells]
-        hidden |= cells
-    weights = choose_weights(xs, loop, oob, hidden)
-    kept = {j: m for j, m in models.items() if weights[j] > 0}
-    if not kept:
-        return state
-    blend = TreeBlend(weights, xs.astype(np.float32), seed, kept)
-    return replace(state, blend=blend)
+    details = impute(
+        state, quiet, x, torch.from_numpy(x), seed=seed, runs=int(params["n_restarts"])
+    )
+    return state.scaler.scale(torch.as_tensor(np.asarray(details.X))).numpy().astype(np.float64)

@@ -188,11 +188,9 @@ class _Job:
     restore: Callable[[torch.Tensor], Any]  # scaled values -> the caller's container
 
 
-def _blended(
-    state: FittedState, values: torch.Tensor, xs: torch.Tensor, miss: torch.Tensor
-) -> torch.Tensor:
+def _blended(state: FittedState, values: torch.Tensor, miss: torch.Tensor) -> torch.Tensor:
     """The loop's imputation with the fitted tree blend applied (:mod:`revml.trees`)."""
-    out = state.blend.apply(values.double().numpy(), xs.numpy(), miss.numpy())
+    out = state.blend.apply(values.double().numpy(), miss.numpy())
     return torch.from_numpy(out).to(values.dtype)
 
 
@@ -256,7 +254,7 @@ def _run(state: FittedState, params: Mapping[str, Any], job: _Job) -> Imputation
         backend = out.backend
     final = [o.x_clean if o.x_clean is not None else o.x for o in outs]
     if state.blend is not None and params["blend"] != "none":
-        final = [_blended(state, v, xs, miss) for v in final]
+        final = [_blended(state, v, miss) for v in final]
     losses = torch.stack([o.loss for o in outs])
     xs_imp, loss = combined(final, losses, params["combine"])
     before = None

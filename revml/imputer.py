@@ -23,7 +23,7 @@ from torch import nn
 
 from . import params as param_table
 from . import persistence
-from .blending import blend_applies, fit_blend
+from .blending import blend_wanted, fit_blend, numeric_features, validation_cells
 from .containers import (
     as_frame_of,
     as_tensor,
@@ -221,12 +221,15 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         reverse loss is lowest.
     blend : {"auto", "none"}
         ``"auto"``: on tables (no ``image_shape``, at most 100 features) ``fit`` also trains
-        a small ExtraTrees model per numeric feature (30 trees, predicting it from the
-        others) and blends its prediction into the reverse loop's imputation with a weight
-        per feature, chosen on observed training cells that ``fit`` hides and imputes
-        itself (:mod:`revml.blending`); a feature where the trees do not help keeps the
-        loop's value. ``fitted_blend_weights_`` holds the weights. ``"none"``: the loop
-        alone. Set at transform time, ``"none"`` also switches a fitted blend off.
+        a small ExtraTrees model per numeric feature (30 trees predicting it from the other
+        features as the reverse loop filled them), in two passes (the second learns from
+        the first's blended table, MissForest's iteration started from the loop), and
+        blends each pass's prediction into the imputation with a weight per feature. The
+        weights are chosen on a tenth of the observed cells that ``fit`` hides from the
+        autoencoder and the trees alike and imputes itself (:mod:`revml.blending`); a
+        feature where the trees do not help keeps the loop's value.
+        ``fitted_blend_weights_`` holds the weights. ``"none"``: the loop alone. Set at
+        transform time, ``"none"`` also switches a fitted blend off.
     fill : {"auto", "mean", "zeros"}
         What a direct pass (the direct strategy, ``init="direct"``) puts in the missing
         entries: ``"auto"`` is 0 for an autoencoder trained with masking (what it learnt
@@ -448,11 +451,12 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     @property
     def fitted_blend_weights_(self) -> np.ndarray:
-        """Per (encoded) feature, the share of the trees' prediction in an imputed value
-        (``blend="auto"``); all 0 where no blend was fitted."""
+        """(passes, encoded features): in each pass of trees, each feature's share of the
+        trees' prediction in its imputed value (``blend="auto"``); no rows where no blend
+        was fitted."""
         state = self._state()
         if state.blend is None:
-            return np.zeros(state.n_features)
+            return np.zeros((0, state.n_features))
         return state.blend.weights.copy()
 
     @property
@@ -509,9 +513,15 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         else:
             x = as_tensor(X, missing_values=self.missing_values)
         validate_data(self, X, reset=True, skip_check_array=True)
-        state = fit_state(x, params, encoder, hook)
-        if hook is None and blend_applies(state, params):
-            state = fit_blend(state, params, x, seeds(self.random_state)[0])
+        seed = seeds(self.random_state)[0]
+        held = None
+        if hook is None and blend_wanted(params, x.shape[1]):
+            # The blend's validation cells: the autoencoder never sees them (revml.blending).
+            held = validation_cells(x, numeric_features(encoder, x.shape[1]), seed)
+        fit_x = x if held is None else x.masked_fill(held, float("nan"))
+        state = fit_state(fit_x, params, encoder, hook)
+        if held is not None and state.autoencoder is not None:
+            state = fit_blend(state, params, x, held, seed)
         self.state_ = state
         return self
 

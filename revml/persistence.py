@@ -313,11 +313,18 @@ def load_imputer(path: str | os.PathLike, device: str | torch.device | None = No
         raise _fail(folder, f"prior_weight_={prior_weight} but {MODEL_FILE} holds no prior")
     blend = None
     if all(key in state for key in BLEND_KEYS):
-        weights, data, seed = (state.pop(key) for key in BLEND_KEYS)
-        if weights.dim() != 1 or data.dim() != 2 or data.shape[1] != weights.shape[0]:
+        weights, data, seed, filled = (state.pop(key) for key in BLEND_KEYS)
+        if (
+            weights.dim() != 2
+            or data.dim() != 2
+            or data.shape[1] != weights.shape[1]
+            or filled.shape != data.shape
+        ):
             raise _fail(folder, "the saved tree blend has inconsistent shapes")
         # The trees are trained again on the rows they learnt from: the same trees.
-        blend = TreeBlend.rebuilt(weights.numpy(), data.numpy(), int(seed[0]))
+        blend = TreeBlend.rebuilt(weights.numpy(), data.numpy(), filled.numpy(), int(seed[0]))
+    elif any(key in state for key in BLEND_KEYS):
+        raise _fail(folder, "the saved tree blend is incomplete")
     module = None
     if architecture is not None:
         module = _rebuilt(folder, architecture, state).to(dev).eval().requires_grad_(False)
@@ -329,7 +336,7 @@ def load_imputer(path: str | os.PathLike, device: str | torch.device | None = No
         raise _fail(folder, "fitted arrays do not match the number of features")
     if prior is not None and prior.mean.shape[0] != width:
         raise _fail(folder, "the saved Gaussian prior does not match the number of features")
-    if blend is not None and len(blend.weights) != width:
+    if blend is not None and blend.weights.shape[1] != width:
         raise _fail(folder, "the saved tree blend does not match the number of features")
     fitted_state = FittedState(
         scaler,

@@ -131,10 +131,12 @@ class FittedState:
             out[BLEND_KEYS[0]] = torch.from_numpy(self.blend.weights)
             out[BLEND_KEYS[1]] = torch.from_numpy(self.blend.data)
             out[BLEND_KEYS[2]] = torch.tensor([self.blend.seed], dtype=torch.int64)
+            out[BLEND_KEYS[3]] = torch.from_numpy(self.blend.filled)
         return out
 
 
 #: Keys of the Gaussian prior's tensors in the weights file, beside the autoencoder's.
 PRIOR_KEYS = ("prior.mean", "prior.precision")
-#: ... and of the tree blend: its weights, the rows its trees learn from, their seed.
-BLEND_KEYS = ("blend.weights", "blend.data", "blend.seed")
+#: ... and of the tree blend: its weights (passes x features), the rows its trees learn
+#: from (NaN = missing), their seed, and the loop's imputation of those rows.
+BLEND_KEYS = ("blend.weights", "blend.data", "blend.seed", "blend.filled")

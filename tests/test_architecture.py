@@ -15,9 +15,15 @@ from revml import params as param_table
 from revml.errors import InvalidParameterError
 from revml.reference import KERNEL_SCALARS, ReverseConfig
 from revml.state import FittedState
-from revml.trees import TreeBlend
+from revml.trees import Pass, TreeBlend
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _blend(d: int) -> TreeBlend:
+    """A one-pass blend without trees (weights only) over ``d`` features."""
+    data = np.zeros((3, d), np.float32)
+    return TreeBlend([Pass(np.full(d, 0.5))], data, data.copy(), 0)
 
 
 def _module_name(path: Path) -> str:
@@ -188,7 +194,7 @@ def test_the_fingerprint_covers_every_field_of_the_state():
         lambda s: setattr(s, "masked", not s.masked),
         lambda s: setattr(s, "prior_weight", 0.5),
         lambda s: s.autoencoder.encoder[0].bias.data.add_(1e-6),
-        lambda s: setattr(s, "blend", TreeBlend(np.full(4, 0.5), np.zeros((3, 4), np.float32), 0)),
+        lambda s: setattr(s, "blend", _blend(4)),
     ):
         copy_ = ReverseImputer(random_state=0, epochs=1, n_steps=2).fit(X).state_
         change(copy_)

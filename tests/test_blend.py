@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from revml import ReverseImputer
-from revml.trees import SHRINK_CELLS, choose_weights
+from revml.blending import VALIDATION_SHARE, validation_cells
+from revml.trees import N_PASSES, SHRINK_CELLS, choose_weights
 
 
 def _step_table(n=400, seed=0):
@@ -70,7 +72,8 @@ def step_fit():
 def test_blend_lowers_the_error_where_trees_know_better(step_fit):
     x, damaged, miss, imp = step_fit
     w = imp.fitted_blend_weights_
-    assert w.shape == (4,) and w[1] > 0.3, w
+    assert w.shape[0] in range(1, N_PASSES + 1) and w.shape[1] == 4, w.shape
+    assert w[0, 1] > 0.3, w
     out = imp.transform(damaged)
     plain = imp.set_params(blend="none").transform(damaged)
     imp.set_params(blend="auto")
@@ -99,7 +102,7 @@ def test_blend_is_kept_by_save_and_load_and_chunking(step_fit, tmp_path):
 def test_blend_none_and_images_fit_no_trees():
     x = _step_table(200)
     damaged, _ = _damaged(x)
-    assert not ReverseImputer(blend="none", **FAST).fit(damaged).fitted_blend_weights_.any()
+    assert ReverseImputer(blend="none", **FAST).fit(damaged).fitted_blend_weights_.shape == (0, 4)
     rng = np.random.default_rng(0)
     images = rng.random((120, 16))
     images[rng.random(images.shape) < 0.2] = np.nan
@@ -114,8 +117,47 @@ def test_blend_moves_only_numeric_columns_of_a_frame():
     damaged = frame.mask(np.random.default_rng(2).random(frame.shape) < 0.15)
     imp = ReverseImputer(**FAST).fit(damaged)
     w = imp.fitted_blend_weights_
-    assert w.shape == (6,)  # four numbers, two one-hot features
-    assert (w[4:] == 0).all()
+    assert w.shape[1] == 6  # four numbers, two one-hot features
+    assert (w[:, 4:] == 0).all()
     out = imp.transform(damaged)
     assert out.notna().all().all()
     assert set(out["kind"].unique()) <= {"high", "low"}
+
+
+def test_validation_cells_are_a_share_of_observed_numeric_cells():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2000, 5))
+    x[rng.random(x.shape) < 0.3] = np.nan
+    x[:50, 1:] = np.nan  # rows observing one value keep it
+    held = validation_cells(torch.from_numpy(x), np.array([0, 1, 3]), seed=7).numpy()
+    observed = ~np.isnan(x)
+    assert not (held & ~observed).any()
+    assert not held[:, [2, 4]].any()  # only the features asked for
+    assert not held[:50].any()
+    assert ((observed & ~held).sum(1) >= np.minimum(observed.sum(1), 1)).all()
+    share = held[:, [0, 1, 3]].sum() / observed[50:, [0, 1, 3]].sum()
+    assert abs(share - VALIDATION_SHARE) < 0.01, share
+    again = validation_cells(torch.from_numpy(x), np.array([0, 1, 3]), seed=7).numpy()
+    assert np.array_equal(held, again)
+
+
+def test_the_autoencoder_never_sees_the_held_cells():
+    """The values of the blend's validation cells change nothing but the blend: the
+    autoencoder, its scaling and the loop are the same whatever those values are."""
+    x = _step_table(300)
+    damaged, _ = _damaged(x)
+    from revml.fitting import seeds
+
+    held = validation_cells(torch.from_numpy(damaged), np.arange(4), seeds(0)[0]).numpy()
+    assert held.any()
+    other = damaged.copy()
+    other[held] = 1e3 * np.sign(other[held])  # wild values, the same cells observed
+    a = ReverseImputer(**FAST).fit(damaged)
+    b = ReverseImputer(**FAST).fit(other)
+    pairs = zip(a.state_.autoencoder.parameters(), b.state_.autoencoder.parameters(), strict=True)
+    for p, q in pairs:
+        assert torch.equal(p, q)
+    query = np.where(held, np.nan, damaged)
+    loop_a = a.set_params(blend="none").transform(query)
+    loop_b = b.set_params(blend="none").transform(query)
+    assert np.array_equal(loop_a, loop_b)

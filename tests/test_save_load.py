@@ -51,7 +51,7 @@ def test_files_are_safetensors_and_json_only(saved):
     tensors = set(load_file(folder / MODEL_FILE))
     prior = {"prior.mean", "prior.precision"}
     assert (prior <= tensors) == (imp.prior_ is not None)
-    blend = {"blend.weights", "blend.data", "blend.seed"}
+    blend = {"blend.weights", "blend.data", "blend.seed", "blend.filled"}
     assert (blend <= tensors) == (imp.state_.blend is not None)
     assert tensors - prior - blend == {
         "encoder.0.weight",
