@@ -19,7 +19,7 @@ import torch
 from .imputation import impute
 from .state import FittedState
 from .tabular import TabularEncoder
-from .trees import N_PASSES, Pass, TreeBlend, choose_weights, fit_trees
+from .trees import N_PASSES, Pass, TreeBlend, choose_weights, fit_trees, gaussian_step
 
 #: Share of the observed numeric cells ``fit`` hides from the autoencoder to choose the
 #: weights on: the loop's imputation of cells its network never saw is honest.
@@ -93,21 +93,31 @@ def fit_blend(
     blind = np.where(held_np, np.nan, xs)  # what the held-out world observes
     x_np = x.numpy()
     table = _loop(state, params, np.where(held_np, np.nan, x_np), seed)
-    filled = _loop(state, params, x_np, seed)
-    current, passes = filled, []
+    # Stored as float32 (TreeBlend.filled): a loaded blend must start from these values.
+    filled = _loop(state, params, x_np, seed).astype(np.float32).astype(np.float64)
+    world = missing | held_np  # what the held-out world imputes
+    gaussian = np.zeros(xs.shape[1])
+    if state.prior is not None:
+        # The prior was fitted with the held cells hidden too (fit_state saw fit_x).
+        normal = gaussian_step(table, world, np.ones(xs.shape[1]), state.prior)
+        gaussian = choose_weights(xs, table, normal, held_np)  # held: numeric cells only
+        table = gaussian * normal + (1 - gaussian) * table
+    blend = TreeBlend(
+        gaussian, [], xs.astype(np.float32), filled.astype(np.float32), seed, state.prior
+    )
+    current = blend.gaussian_step(filled, missing)
     for p in range(N_PASSES):
         trial = Pass(np.ones(xs.shape[1]), fit_trees(table, blind, features, seed, p, jobs))
-        trees = trial.apply(table, missing | held_np)  # the trees' own values, else table's
+        trees = trial.apply(table, world)  # the trees' own values, else table's
         weights = choose_weights(xs, table, trees, held_np)
         if not (weights > 0).any():
             break
         table = weights * trees + (1 - weights) * table
         step = Pass(weights, fit_trees(current, xs, np.flatnonzero(weights > 0), seed, p, jobs))
         current = step.apply(current, missing)
-        passes.append(step)
-    if not passes:
+        blend.passes.append(step)
+    if not blend.passes and not gaussian.any():
         return state
-    blend = TreeBlend(passes, xs.astype(np.float32), filled.astype(np.float32), seed)
     return replace(state, blend=blend)
 
 

@@ -321,8 +321,12 @@ def load_imputer(path: str | os.PathLike, device: str | torch.device | None = No
             or filled.shape != data.shape
         ):
             raise _fail(folder, "the saved tree blend has inconsistent shapes")
+        if bool(weights[0].any()) and prior is None:
+            raise _fail(folder, "the saved blend weighs a Gaussian prior the file lacks")
         # The trees are trained again on the rows they learnt from: the same trees.
-        blend = TreeBlend.rebuilt(weights.numpy(), data.numpy(), filled.numpy(), int(seed[0]))
+        blend = TreeBlend.rebuilt(
+            weights.numpy(), data.numpy(), filled.numpy(), int(seed[0]), prior
+        )
     elif any(key in state for key in BLEND_KEYS):
         raise _fail(folder, "the saved tree blend is incomplete")
     module = None

@@ -188,7 +188,8 @@ def fit_gaussian(
         mean, cov = new_mean, new_cov
         if change <= TOLERANCE * float(torch.diagonal(cov).mean()):
             break
-    return GaussianPrior(mean, torch.linalg.inv(cov))
+    # contiguous: a loaded prior is, and the same layout gives the same rounding
+    return GaussianPrior(mean, torch.linalg.inv(cov).contiguous())
 
 
 def _covariance(filled, mean, extra, n, empty) -> torch.Tensor:

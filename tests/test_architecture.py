@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _blend(d: int) -> TreeBlend:
     """A one-pass blend without trees (weights only) over ``d`` features."""
     data = np.zeros((3, d), np.float32)
-    return TreeBlend([Pass(np.full(d, 0.5))], data, data.copy(), 0)
+    return TreeBlend(np.zeros(d), [Pass(np.full(d, 0.5))], data, data.copy(), 0)
 
 
 def _module_name(path: Path) -> str:
