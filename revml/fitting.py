@@ -137,11 +137,14 @@ def fit_state(
     params: Mapping[str, Any],
     encoder: TabularEncoder | None = None,
     hook: TrainingHook | None = None,
+    hidden: torch.Tensor | None = None,
 ) -> FittedState:
     """Fit on a validated (N, D) tensor (NaN = missing) with the estimator's ``params``.
 
     ``hook`` reaches the training loop (a distributed fit's module wrapper and sharded
-    sample order); everything else is computed the same way on every process.
+    sample order); everything else is computed the same way on every process. ``hidden``
+    (N, D bool): observed cells the scaling counts but the autoencoder, the code radius
+    and the prior never learn from (the blend's validation cells, :mod:`revml.blending`).
     """
     n, d = x.shape
     observed = ~torch.isnan(x)
@@ -152,6 +155,9 @@ def fit_state(
     pretrained = params["autoencoder"] is not None
     masked = not pretrained and params["masking"] != "none"
     scaler, xs = FeatureScaler.fit(x, scaling_mode(params, in_unit_interval(x), masked))
+    if hidden is not None:
+        xs = xs.masked_fill(hidden, float("nan"))
+        observed = ~torch.isnan(xs)
     means = torch.from_numpy(scaler.means)
     if d == 1 and not pretrained:
         warnings.warn(

@@ -188,9 +188,16 @@ class _Job:
     restore: Callable[[torch.Tensor], Any]  # scaled values -> the caller's container
 
 
-def _blended(state: FittedState, values: torch.Tensor, miss: torch.Tensor) -> torch.Tensor:
-    """The loop's imputation with the fitted tree blend applied (:mod:`revml.trees`)."""
+def _blended(
+    state: FittedState, values: torch.Tensor, miss: torch.Tensor, clamp: bool
+) -> torch.Tensor:
+    """The loop's imputation with the fitted blend applied (:mod:`revml.trees`); with
+    ``clamp`` its moved entries stay in the training range (the Gaussian step's
+    conditional mean can leave it, the trees' averages cannot)."""
     out = state.blend.apply(values.double().numpy(), miss.numpy())
+    if clamp:
+        lo, hi = state.scaler.clip_lo, state.scaler.clip_hi
+        out = np.where(miss.numpy(), np.clip(out, lo, hi), out)
     return torch.from_numpy(out).to(values.dtype)
 
 
@@ -254,7 +261,7 @@ def _run(state: FittedState, params: Mapping[str, Any], job: _Job) -> Imputation
         backend = out.backend
     final = [o.x_clean if o.x_clean is not None else o.x for o in outs]
     if state.blend is not None and params["blend"] != "none":
-        final = [_blended(state, v, miss) for v in final]
+        final = [_blended(state, v, miss, clamp) for v in final]
     losses = torch.stack([o.loss for o in outs])
     xs_imp, loss = combined(final, losses, params["combine"])
     before = None

@@ -518,8 +518,7 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if hook is None and blend_wanted(params, x.shape[1]):
             # The blend's validation cells: the autoencoder never sees them (revml.blending).
             held = validation_cells(x, numeric_features(encoder, x.shape[1]), seed)
-        fit_x = x if held is None else x.masked_fill(held, float("nan"))
-        state = fit_state(fit_x, params, encoder, hook)
+        state = fit_state(x, params, encoder, hook, hidden=held)
         if held is not None and state.autoencoder is not None:
             state = fit_blend(state, params, x, held, seed)
         self.state_ = state

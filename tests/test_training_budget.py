@@ -10,6 +10,7 @@ import torch
 
 from revml import ReverseImputer
 from revml import precision as prec
+from revml.blending import numeric_features, validation_cells
 from revml.errors import BackendUnavailableError
 from revml.fitting import seeds, split_validation
 from revml.model import MLPAutoencoder
@@ -45,6 +46,9 @@ def test_early_stopping_stops_keeps_the_best_weights_and_says_why():
     train_seed = seeds(0)[0]
     _, held_out = split_validation(len(x), train_seed)
     xs = imp.scaler_.scale(torch.from_numpy(x))
+    # the blend's validation cells were hidden from training, its scores included
+    held = validation_cells(torch.from_numpy(x), numeric_features(None, x.shape[1]), train_seed)
+    xs = xs.masked_fill(held, float("nan"))
     cfg = TrainConfig(seed=train_seed)
     assert Validation.draw(xs[held_out], cfg).loss(imp.autoencoder_) == pytest.approx(best[1])
     fixed = ReverseImputer(**FAST, early_stopping=False).fit(x)
