@@ -98,7 +98,7 @@ def fit_blend(
     world = missing | held_np  # what the held-out world imputes
     gaussian = np.zeros(xs.shape[1])
     if state.prior is not None:
-        # The prior was fitted with the held cells hidden too (fit_state saw fit_x).
+        # The prior was fitted with the held cells hidden too (fit_state's ``hidden``).
         normal = gaussian_step(table, world, np.ones(xs.shape[1]), state.prior)
         gaussian = choose_weights(xs, table, normal, held_np)  # held: numeric cells only
         table = gaussian * normal + (1 - gaussian) * table

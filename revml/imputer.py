@@ -224,7 +224,8 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         a small ExtraTrees model per numeric feature (30 trees predicting it from the other
         features as the reverse loop filled them), in two passes (the second learns from
         the first's blended table, MissForest's iteration started from the loop), and
-        blends each pass's prediction into the imputation with a weight per feature. The
+        blends each pass's prediction into the imputation with a weight per feature, after
+        a Gaussian step towards the prior's conditional mean (weighted the same way). The
         weights are chosen on a tenth of the observed cells that ``fit`` hides from the
         autoencoder and the trees alike and imputes itself (:mod:`revml.blending`); a
         feature where the trees do not help keeps the loop's value.
@@ -451,9 +452,10 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     @property
     def fitted_blend_weights_(self) -> np.ndarray:
-        """(passes, encoded features): in each pass of trees, each feature's share of the
-        trees' prediction in its imputed value (``blend="auto"``); no rows where no blend
-        was fitted."""
+        """(1 + passes, encoded features): row 0 each feature's share of the Gaussian
+        prior's conditional mean, then in each pass of trees its share of the trees'
+        prediction in its imputed value (``blend="auto"``); no rows where no blend was
+        fitted."""
         state = self._state()
         if state.blend is None:
             return np.zeros((0, state.n_features))
