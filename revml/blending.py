@@ -1,10 +1,12 @@
-"""``fit``'s last step on tables: choose how much of the trees' opinion each feature takes.
+"""``fit``'s last step on tables: choose how much of the Gaussian's and the trees' opinion
+each feature takes.
 
-:func:`fit_blend` trains :mod:`revml.trees`' per-feature trees on the scaled training
-rows, hides groups of observed numeric cells, imputes them with the fitted state's own
-reverse loop, and picks each feature's weight from the trees' out-of-bag predictions of
-the same cells (:func:`revml.trees.choose_weights`). Only cells of the training data are
-used; a user's scored cells never are.
+:func:`validation_cells` picks a seeded tenth of the observed numeric cells before
+training; the autoencoder and the prior never learn from them. :func:`fit_blend` imputes
+them with the fitted loop, scores the Gaussian step and each pass of trial trees (trained
+without them) on them (:func:`revml.trees.choose_weights`), then trains the kept trees on
+every observed cell. Only cells of the training data are used; a user's scored cells
+never are.
 """
 
 from __future__ import annotations

@@ -9,14 +9,14 @@ prediction in the imputed value: ``w_j * trees + (1 - w_j) * loop``. The trees l
 the training rows where ``j`` is observed, the other features of those rows completed by
 the loop, so they see at transform time what they saw in training: complete rows.
 
-A blend can take more than one *pass* (:data:`N_PASSES`): pass ``p + 1``'s trees learn
-from, and predict from, the table as pass ``p`` left it, MissForest's iteration started
-from the reverse loop instead of from column means. :func:`choose_weights` picks each
-pass's weights on observed cells hidden inside ``fit`` (never on cells a user scores):
-the trees' held-out predictions of those cells (:func:`held_out_predict`, from the trees
-whose bootstrap sample left the row out) against the current imputation of the same
-cells, a least-squares weight per feature shrunk towards the one pooled over all
-features. Everything here works in the imputer's scaled units.
+Before the trees, a Gaussian step (:func:`gaussian_step`) moves the missing entries
+towards the fitted prior's conditional mean with a weight per feature. A blend then takes
+:data:`N_PASSES` *passes* of trees: pass ``p + 1``'s trees learn from, and predict from,
+the table as pass ``p`` left it, MissForest's iteration started from the reverse loop
+instead of from column means. :func:`choose_weights` gives each step a least-squares
+weight per feature, shrunk towards the one pooled over all features, chosen on observed
+cells ``fit`` hid from every model (:mod:`revml.blending`; never cells a user scores).
+Everything here works in the imputer's scaled units.
 """
 
 from __future__ import annotations
