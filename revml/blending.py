@@ -28,6 +28,11 @@ from .trees import N_PASSES, Pass, TreeBlend, choose_weights, fit_trees, gaussia
 VALIDATION_SHARE = 0.1
 #: The blend is for tables: at most this many (encoded) features.
 MAX_FEATURES = 100
+#: A pass of trees is kept only if it lowers the RMSE on the held cells by this share; the
+#: first pass below it ends the blend (its kept trees, and later passes, are not trained).
+#: On the validation masks of 7 tables it cost 0.09% RMSE (geometric mean; worst +0.9%)
+#: and saved a quarter to a third of the fit where it dropped passes (bdims, diabetes).
+MIN_PASS_GAIN = 0.005
 
 
 def blend_wanted(params: Mapping[str, Any], n_features: int) -> bool:
@@ -112,15 +117,22 @@ def fit_blend(
         trial = Pass(np.ones(xs.shape[1]), fit_trees(table, blind, features, seed, p, jobs))
         trees = trial.apply(table, world)  # the trees' own values, else table's
         weights = choose_weights(xs, table, trees, held_np)
-        if not (weights > 0).any():
+        moved = weights * trees + (1 - weights) * table
+        if not (weights > 0).any() or _held_rmse(moved, xs, held_np) > (
+            1 - MIN_PASS_GAIN
+        ) * _held_rmse(table, xs, held_np):
             break
-        table = weights * trees + (1 - weights) * table
+        table = moved
         step = Pass(weights, fit_trees(current, xs, np.flatnonzero(weights > 0), seed, p, jobs))
         current = step.apply(current, missing)
         blend.passes.append(step)
     if not blend.passes and not gaussian.any():
         return state
     return replace(state, blend=blend)
+
+
+def _held_rmse(values: np.ndarray, truth: np.ndarray, held: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((values[held] - truth[held]) ** 2)))
 
 
 def _loop(state: FittedState, params: Mapping[str, Any], x: np.ndarray, seed: int) -> np.ndarray:

@@ -223,3 +223,18 @@ def test_gaussian_step_is_the_conditional_mean_at_weight_one():
     assert np.allclose(half[miss], 0.5 * expected[miss] + 0.5 * values[miss])
     assert np.array_equal(half[~miss], x[~miss])
     assert np.array_equal(gaussian_step(values, miss, np.zeros(4), prior), values)
+
+
+def test_a_pass_that_gains_too_little_is_not_kept(monkeypatch):
+    """On a low-rank normal table the Gaussian step already knows what trees could add: the
+    first pass of trees lowers the held cells' error by less than MIN_PASS_GAIN and the blend
+    ends there (no kept trees, no second pass). With the bar at 0 the same fit keeps both
+    passes, so it is the rule, not a lack of gain, that drops them."""
+    import revml.blending as blending
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(500, 2)) @ rng.normal(size=(2, 6)) + 0.1 * rng.normal(size=(500, 6))
+    damaged, _ = _damaged(x, seed=5)
+    assert ReverseImputer(**FAST).fit(damaged).fitted_blend_weights_.shape == (1, 6)
+    monkeypatch.setattr(blending, "MIN_PASS_GAIN", 0.0)
+    assert ReverseImputer(**FAST).fit(damaged).fitted_blend_weights_.shape == (1 + N_PASSES, 6)
