@@ -8,7 +8,7 @@ revml's defaults fit with each budget of optimiser updates, forced through the p
 runs all budgets one after the other in one process, so their times are side by side.
 Prints the RMSE of each budget, its ratio to the reference budget (geometric mean over the
 cells and the worst) and the time, and writes JSON with the environment and git revision.
-This is what set ``revml.training.MASKED_TABLE_UPDATES``.
+This is what set ``revml.training.BLENDED_TABLE_UPDATES``.
 
     python benchmarks/sweep_budget.py
     python benchmarks/sweep_budget.py --tables boston,wine --budgets 10000,2500 --random-states 0 1

@@ -54,7 +54,7 @@ _RADIUS_ROWS = 10_000
 #: on diabetes, and training twice the chosen length still 1-2%); on MNIST (60,000 rows)
 #: it ran its full length and the command's accuracy did not drop.
 VALIDATION_SHARE = 0.1
-EARLY_STOP_MIN_ROWS = LARGE_ROWS  # where the long training budget starts too
+EARLY_STOP_MIN_ROWS = LARGE_ROWS  # where a blended table's short budget ends too
 #: Score the held-out rows every epoch, but at least this many updates apart.
 EVAL_MIN_UPDATES = 100
 
@@ -119,12 +119,15 @@ def train_config(
     seed: int,
     masked: bool,
     early: bool = False,
+    *,
+    blended: bool = False,
     total_rows: int | None = None,
 ):
     """The :class:`~revml.training.TrainConfig` of ``params`` for ``n`` training rows (of
     ``total_rows`` before the held-out split); ``early``: score held-out rows every epoch
-    (at least 100 updates apart) and stop early."""
-    auto = default_train_config(n, seed=seed, masked=masked, total_rows=total_rows)
+    (at least 100 updates apart) and stop early; ``blended``: the tree blend follows
+    (:func:`~revml.training.default_train_config`)."""
+    auto = default_train_config(n, seed=seed, masked=masked, blended=blended, total_rows=total_rows)
     batch = int(params["train_batch_size"] or auto.batch_size)
     eval_every = max(math.ceil(n / batch), EVAL_MIN_UPDATES) if early else 0
     return TrainConfig(
@@ -185,7 +188,11 @@ def fit_state(
         if early:
             rows, held_out = split_validation(n, train_seed)
             train_x = xs[rows]
-        cfg = train_config(params, len(train_x), d, train_seed, masked, early, total_rows=n)
+        # ``hidden`` is the blend's validation cells: a blended table (revml.blending).
+        blended = hidden is not None
+        cfg = train_config(
+            params, len(train_x), d, train_seed, masked, early, blended=blended, total_rows=n
+        )
         if early:
             validation = Validation.draw(xs[held_out].to(device), cfg)
         work = gemm_size(cfg.batch_size, layer_widths(module))

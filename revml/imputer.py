@@ -151,8 +151,9 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         features, or (with ``image_shape``) a rectangle -- set to 0 at the input and scored
         at the output (:func:`revml.training.mixed_masks`); missing entries are 0 at the
         input too. The network is then sized for it (wider, with a wider code:
-        :func:`revml.model.default_architecture`) and trained about 2,500 updates
-        on fewer than 10,000 rows (a table), 10,000 from there (MNIST).
+        :func:`revml.model.default_architecture`) and trained about 10,000 updates;
+        about 2,500 on a table of fewer than 10,000 rows that the tree blend also imputes
+        (``blend="auto"``, the default).
         ``"none"`` trains a plain autoencoder on the observed entries (the seed's method).
     self_condition : float
         With ``masking="mixed"``: share of training batches whose hidden entries are

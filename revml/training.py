@@ -121,41 +121,51 @@ class TrainingHook:
     reduce: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
-#: Rows from which a masked autoencoder trains the long budget (and ``fit`` may stop it
+#: Rows from which a blended table trains the full masked budget (and ``fit`` may stop it
 #: early: :data:`revml.fitting.EARLY_STOP_MIN_ROWS`).
 LARGE_ROWS = 10_000
-#: Optimiser updates ``default_train_config`` aims at: a plain autoencoder, a masked one on
-#: fewer than :data:`LARGE_ROWS` rows (a table), and a masked one on more (MNIST).
+#: Optimiser updates ``default_train_config`` aims at: a plain autoencoder, a masked one,
+#: and a masked one whose table the tree blend also imputes (fewer than :data:`LARGE_ROWS`
+#: rows).
 PLAIN_UPDATES = 5_000
-MASKED_TABLE_UPDATES = 2_500
-MASKED_LARGE_UPDATES = 10_000
+MASKED_UPDATES = 10_000
+BLENDED_TABLE_UPDATES = 2_500
 
 
 def default_train_config(
-    n_samples: int, seed: int = 0, masked: bool = False, total_rows: int | None = None
+    n_samples: int,
+    seed: int = 0,
+    masked: bool = False,
+    *,
+    blended: bool = False,
+    total_rows: int | None = None,
 ) -> TrainConfig:
-    """Batch size and epochs sized from the number of samples (``total_rows``, the rows
-    before any held-out split, default ``n_samples``, decides a masked budget).
+    """Batch size and epochs sized from the number of samples.
 
     Aims at :data:`PLAIN_UPDATES` optimiser updates for a plain autoencoder: enough for
     MNIST-sized data (60,000 rows: 256 per batch, 22 epochs) and for a few hundred table
     rows (small batches, more epochs), capped so small data does not train for hours.
     Training with masking (``masked``) sees a new mask every time and keeps improving for
-    longer on large data: :data:`MASKED_LARGE_UPDATES` from :data:`LARGE_ROWS` rows (43
-    epochs on MNIST; 40 beat 30 on validation digits). On a table the tree blend and the
-    Gaussian step carry part of the fit, and :data:`MASKED_TABLE_UPDATES` were as accurate
-    as 10,000 on the validation masks of 15 tables (README, "Training length").
+    longer: :data:`MASKED_UPDATES` (43 epochs on MNIST; 40 beat 30 on validation digits).
+    A ``blended`` fit (the tree blend and the Gaussian step carry part of the imputation,
+    :mod:`revml.blending`) on fewer than :data:`LARGE_ROWS` rows (``total_rows``, before
+    any held-out split; default ``n_samples``) aims at :data:`BLENDED_TABLE_UPDATES`: as
+    accurate as 10,000 on the validation masks of 15 tables (``benchmarks/sweep_budget.py``).
 
-    >>> [default_train_config(n, masked=True).epochs for n in (300, 5_000, 60_000)]
-    [132, 125, 43]
+    >>> [default_train_config(n, masked=True, blended=True).epochs for n in (300, 5_000)]
+    [132, 125]
+    >>> [default_train_config(n, masked=True).epochs for n in (300, 60_000)]
+    [500, 43]
     """
     batch = int(min(256, max(16, 2 ** math.floor(math.log2(max(n_samples // 16, 1))))))
     updates_per_epoch = math.ceil(n_samples / batch)
+    rows = n_samples if total_rows is None else total_rows
     if not masked:
         target = PLAIN_UPDATES
+    elif blended and rows < LARGE_ROWS:
+        target = BLENDED_TABLE_UPDATES
     else:
-        large = (n_samples if total_rows is None else total_rows) >= LARGE_ROWS
-        target = MASKED_LARGE_UPDATES if large else MASKED_TABLE_UPDATES
+        target = MASKED_UPDATES
     epochs = int(min(500, max(10, math.ceil(target / updates_per_epoch))))
     return TrainConfig(epochs=epochs, batch_size=batch, seed=seed)
 

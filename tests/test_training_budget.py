@@ -62,6 +62,16 @@ def test_epochs_forces_a_fixed_length():
     assert imp.n_updates_ == 3 * math.ceil(len(x) / 32) and imp.validation_curve_ == []
 
 
+def test_a_blended_table_trains_the_short_budget(monkeypatch):
+    """A table the tree blend also imputes trains BLENDED_TABLE_UPDATES; without the blend
+    the same table trains MASKED_UPDATES (budgets shrunk here so the fits take a second)."""
+    monkeypatch.setattr("revml.training.BLENDED_TABLE_UPDATES", 48)
+    monkeypatch.setattr("revml.training.MASKED_UPDATES", 96)
+    x = _table(n=64, d=5)  # batches of 16: 4 updates an epoch, 10 epochs at least
+    assert ReverseImputer(**FAST).fit(x).n_updates_ == 48
+    assert ReverseImputer(**FAST, blend="none").fit(x).n_updates_ == 96
+
+
 def test_small_data_trains_the_sized_length():
     imp = ReverseImputer(**FAST).fit(_table(n=400))  # below the default 10,000 rows
     assert imp.validation_curve_ == [] and imp.stop_reason_.startswith("fixed length")
