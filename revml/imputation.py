@@ -83,16 +83,20 @@ def prior_weight_in_use(state: FittedState, params: Mapping[str, Any]) -> float:
 _CONFIG_TYPES = {f.name: type(f.default) for f in fields(ReverseConfig)}
 
 
-def reverse_config(
-    state: FittedState, params: Mapping[str, Any], seed: int, work: int = 0
-) -> ReverseConfig:
+def reverse_config(state: FittedState, params: Mapping[str, Any], seed: int) -> ReverseConfig:
     """The :class:`~revml.reference.ReverseConfig` of ``params`` on a fitted state: the
-    parameter table's loop fields plus what fit learnt (radius, prior); ``work`` (the
-    largest matrix product of a batch) decides ``precision="auto"``."""
+    parameter table's loop fields plus what fit learnt (radius, prior). The network alone
+    decides ``precision="auto"`` (its largest product over
+    :data:`revml.precision.DECIDING_ROWS` rows), never the rows a call imputes or the batch
+    size, so that chunking cannot change a result."""
     loop = {k: _CONFIG_TYPES[k](v) for k, v in param_table.config_fields(params).items()}
+    module = state.autoencoder
+    work = 0 if module is None else gemm_size(precision.DECIDING_ROWS, layer_widths(module))
     return ReverseConfig(
         **loop,
-        precision=precision.resolve(params["precision"], state.device, work),
+        precision=precision.resolve(
+            params["precision"], state.device, work, stage="loop", backend=params["backend"]
+        ),
         dropout_rescale=not hides(state, params),
         radius=float(state.radius),
         seed=int(seed),
@@ -166,7 +170,7 @@ def impute(
     batch = int(params["batch_size"] or auto_batch_size(module, x.shape[1], device))
     fill = state.fill(params["fill"])
     work = gemm_size(min(batch, x.shape[0]), layer_widths(module))
-    job = _Job(xs, miss, fill, batch, seed, int(row_offset), runs, keep, std, work, restore)
+    job = _Job(xs, miss, fill, batch, seed, int(row_offset), runs, keep, std, restore)
     with torch_threads(threads_for(work, params["threads"]), device):
         return _run(state, params, job)
 
@@ -184,7 +188,6 @@ class _Job:
     runs: int
     keep: bool
     std: bool
-    work: int  # multiply-adds of the largest product of a batch
     restore: Callable[[torch.Tensor], Any]  # scaled values -> the caller's container
 
 
@@ -233,7 +236,7 @@ def _run(state: FittedState, params: Mapping[str, Any], job: _Job) -> Imputation
             stacklevel=5,
         )
     clamp = bool(params["clamp"])
-    cfg = reverse_config(state, params, job.seed, job.work)
+    cfg = reverse_config(state, params, job.seed)
     backend = params["backend"]
     outs = []
     for r in range(runs):

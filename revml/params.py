@@ -352,8 +352,9 @@ def _table() -> tuple[Param, ...]:
             legacy="float32",
             flag="--precision",
             help="the autoencoder's arithmetic in training and imputation: float32, bfloat16 "
-            "(float32 accumulation; the imputed values stay float32) or auto (default: "
-            "%(default)s; see the README's 'Mixed precision')",
+            "(float32 accumulation; the imputed values stay float32) or auto (bfloat16 for "
+            "the imputation of large networks on a CPU with fast bfloat16, float32 "
+            "otherwise; default: %(default)s; see the README's 'Mixed precision')",
         ),
         _p(
             "threads",

@@ -5,10 +5,11 @@ accumulation (``torch.autocast``): the frozen network's forward and input-only b
 the reverse loop, the clean and direct passes, and training's forward and backward. The
 imputed values, the Adam state, the loss and everything outside the network stay float32,
 and observed values are never written, so they stay bit-identical. ``"auto"`` picks
-bfloat16 only where it was measured to keep accuracy and to pay: on a CPU with fast
-bfloat16 (AVX512-BF16 or AMX, read at run time) for networks whose largest matrix product
-reaches :data:`BF16_MIN_GEMM` multiply-adds; elsewhere float32 (GPUs included, where
-bfloat16 has not been measured yet; ``precision="bfloat16"`` asks for it).
+bfloat16 only where it was measured to keep accuracy and to pay: imputation (not training,
+:data:`AUTO_BFLOAT16_LOOP`, :data:`AUTO_BFLOAT16`) on a CPU with fast bfloat16
+(AVX512-BF16 or AMX, read at run time) for networks whose largest matrix product reaches
+:data:`BF16_MIN_GEMM` multiply-adds; elsewhere float32 (GPUs included, where bfloat16 has
+not been measured yet; ``precision="bfloat16"`` asks for it).
 """
 
 from __future__ import annotations
@@ -21,17 +22,25 @@ import torch
 
 PRECISIONS = ("auto", "float32", "bfloat16")
 
-#: Whether ``precision="auto"`` may choose bfloat16 where it is fast. Decided on the
-#: validation digits of benchmarks/sweep_precision.py (README, "Mixed precision"): a first
-#: run (one training seed) had bfloat16 ahead (+0.11 and +0.24 points), but four training
-#: seeds with today's training put it 0.06 (rows) and 0.19 points (centred square) behind
-#: float32, outside the 0.05-point bar: "auto" stays float32; ``precision="bfloat16"`` is
-#: there for who wants the 1.6x faster fit.
+#: Whether ``precision="auto"`` may choose bfloat16 for *training* where it is fast.
+#: Decided on the validation digits of benchmarks/sweep_precision.py (README, "Mixed
+#: precision"): a first run (one training seed) had bfloat16 ahead (+0.11 and +0.24
+#: points), but four training seeds put it 0.06 (rows) and 0.19 points (centred square)
+#: behind float32, outside the 0.05-point bar: training stays float32.
 AUTO_BFLOAT16 = False
+#: Whether ``precision="auto"`` may choose bfloat16 for *imputation* (the reverse loop, the
+#: clean and direct passes) of a float32-trained network where it is fast. Decided on the
+#: validation digits of benchmarks/sweep_loop.py: on one network per training seed (four)
+#: and the comparison table's four damages, the loop in bfloat16 matched float32's
+#: missing-pixel accuracy and RMSE to the fourth decimal, in half the time.
+AUTO_BFLOAT16_LOOP = True
 #: ... for networks whose largest product (rows x widths of a batch) has at least this many
 #: multiply-adds: MNIST's (2e8) fit 1.6x and imputed 1.8x faster in bfloat16, while the
 #: tables' (below 1e6) ran 1.4x slower (the casts cost more than the products gain).
 BF16_MIN_GEMM = 20_000_000
+#: Imputation decides on the network's largest product over this many rows (training's
+#: batch on MNIST), whatever the rows a call imputes: a result must not depend on chunking.
+DECIDING_ROWS = 256
 
 
 @functools.cache
@@ -60,13 +69,30 @@ def fast_bfloat16(device: torch.device) -> bool:
     return bool(probe()) if probe is not None else False
 
 
-def resolve(precision: str, device: torch.device, work: int = 0) -> str:
+def resolve(
+    precision: str,
+    device: torch.device,
+    work: int = 0,
+    *,
+    stage: str = "train",
+    backend: str = "auto",
+) -> str:
     """``"float32"`` or ``"bfloat16"`` for the parameter ``precision`` on ``device``, for a
-    network whose largest matrix product has ``work`` multiply-adds."""
+    network whose largest matrix product has ``work`` multiply-adds, in ``stage``
+    (``"train"`` or ``"loop"``: imputation) on ``backend`` (the Triton kernels run float32,
+    so ``"auto"`` keeps it for them)."""
     if precision != "auto":
         return precision
-    pays = device.type == "cpu" and work >= BF16_MIN_GEMM and fast_bfloat16(device)
-    return "bfloat16" if AUTO_BFLOAT16 and pays else "float32"
+    if stage not in ("train", "loop"):
+        raise ValueError(f"stage must be 'train' or 'loop', got {stage!r}")
+    allowed = AUTO_BFLOAT16_LOOP if stage == "loop" else AUTO_BFLOAT16
+    pays = (
+        device.type == "cpu"
+        and backend != "triton"
+        and work >= BF16_MIN_GEMM
+        and fast_bfloat16(device)
+    )
+    return "bfloat16" if allowed and pays else "float32"
 
 
 @contextlib.contextmanager

@@ -113,6 +113,49 @@ def test_fast_bfloat16_is_read_from_the_cpu(monkeypatch):
     assert prec.resolve("bfloat16", torch.device("cpu")) == "bfloat16"
 
 
+def test_auto_runs_the_loop_in_bfloat16_only_where_it_pays(monkeypatch):
+    cpu = torch.device("cpu")
+    big = 10 * prec.BF16_MIN_GEMM
+    monkeypatch.setattr(prec, "fast_bfloat16", lambda device: True)
+    assert prec.resolve("auto", cpu, big, stage="loop") == "bfloat16"
+    assert prec.resolve("auto", cpu, big, stage="train") == "float32"  # training: measured worse
+    assert prec.resolve("auto", cpu, big, stage="loop", backend="triton") == "float32"
+    assert prec.resolve("auto", cpu, prec.BF16_MIN_GEMM - 1, stage="loop") == "float32"
+    assert prec.resolve("float32", cpu, big, stage="loop") == "float32"
+    with pytest.raises(ValueError, match="stage"):
+        prec.resolve("auto", cpu, big, stage="transform")
+    monkeypatch.setattr(prec, "fast_bfloat16", lambda device: False)
+    assert prec.resolve("auto", cpu, big, stage="loop") == "float32"
+
+
+def test_the_network_decides_the_loop_precision_not_the_rows(monkeypatch):
+    """A network large enough for bfloat16 imputes one row as it imputes them all."""
+    monkeypatch.setattr(prec, "fast_bfloat16", lambda device: True)
+    rng = np.random.default_rng(4)
+    d = 160  # 160 x 512 multiply-adds a row: past BF16_MIN_GEMM over DECIDING_ROWS rows
+    x = (rng.normal(size=(64, 4)) @ rng.normal(size=(4, d))).astype(np.float32)
+    x[rng.random(x.shape) < 0.2] = np.nan
+    imp = ReverseImputer(**FAST, epochs=2, hidden=(512,), blend="none", backend="reference")
+    imp.fit(x)
+    assert imp.reverse_config().precision == "bfloat16"
+    import revml.imputation as imputation
+
+    used, config = [], imputation.reverse_config
+
+    def spy(*args, **kwargs):
+        cfg = config(*args, **kwargs)
+        used.append(cfg.precision)
+        return cfg
+
+    monkeypatch.setattr(imputation, "reverse_config", spy)
+    whole = imp.transform(x)
+    parts = np.concatenate([imp.transform(x[:1]), imp.transform(x[1:40]), imp.transform(x[40:])])
+    assert used == ["bfloat16"] * 4  # a one-row call too
+    assert np.array_equal(whole[~np.isnan(x)], x[~np.isnan(x)])
+    # Only float rounding differs: BLAS blocks GEMMs per shape (float32 accumulation).
+    np.testing.assert_allclose(parts, whole, rtol=1e-3, atol=1e-4)
+
+
 #: bfloat16 keeps 8 significant bits: each product's inputs round with relative error up to
 #: 2**-9 = 2e-3, and the input gradient passes ~4 such roundings per layer pair (input,
 #: weights, activations, back through the transposed weights). Measured worst rows:
