@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from revml import ReverseImputer
+from revml import ReverseImputer, imputation
 from revml import precision as prec
 from revml.blending import numeric_features, validation_cells
 from revml.errors import BackendUnavailableError
@@ -138,8 +138,6 @@ def test_the_network_decides_the_loop_precision_not_the_rows(monkeypatch):
     imp = ReverseImputer(**FAST, epochs=2, hidden=(512,), blend="none", backend="reference")
     imp.fit(x)
     assert imp.reverse_config().precision == "bfloat16"
-    import revml.imputation as imputation
-
     used, config = [], imputation.reverse_config
 
     def spy(*args, **kwargs):
