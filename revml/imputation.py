@@ -167,7 +167,7 @@ def impute(
     if module is None:  # one feature: nothing to impute from but its mean
         return ImputationDetails(restore(torch.where(miss, means.float(), xs)), None, None, "mean")
     device = state.device
-    batch = int(params["batch_size"] or auto_batch_size(module, x.shape[1], device))
+    batch = int(params["batch_size"] or auto_batch_size(module, x.shape[1], device, x.shape[0]))
     fill = state.fill(params["fill"])
     work = gemm_size(min(batch, x.shape[0]), layer_widths(module))
     job = _Job(xs, miss, fill, batch, seed, int(row_offset), runs, keep, std, restore)

@@ -251,8 +251,9 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     backend : {"auto", "reference", "compile", "triton"}
         Execution path of the reverse loop (see :mod:`revml.backends`).
     batch_size : int, optional
-        Rows per reverse batch. Default: bounded by a memory budget on the device.
-        Results do not depend on it beyond float rounding.
+        Rows per reverse batch. Default: bounded by a memory budget on the device, the
+        rows of a call split into equal batches. Results do not depend on it beyond float
+        rounding.
     device : str or torch.device, optional
         Where the autoencoder lives; default CUDA if available, else the CPU.
     random_state : int, RandomState or None
@@ -722,7 +723,7 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         def whole(arr: Any, missing_values: Any) -> np.ndarray:
             x = as_tensor(arr, missing_values=missing_values)
             filled = torch.where(torch.isnan(x), state.fill(self.fill), state.scaler.scale(x))
-            batch = auto_batch_size(state.autoencoder, x.shape[1], state.device)
+            batch = auto_batch_size(state.autoencoder, x.shape[1], state.device, x.shape[0])
             out = reconstruct(state.autoencoder, filled, batch_size=batch, device=state.device)
             return state.scaler.unscale(out).numpy()
 

@@ -22,8 +22,21 @@ _CPU_MAX_BATCH = 4096
 _GPU_MAX_BATCH = 262_144
 
 
-def auto_batch_size(module: nn.Module, n_features: int, device: torch.device) -> int:
-    """Rows per batch so one reverse step's tensors fit a memory budget."""
+def auto_batch_size(
+    module: nn.Module, n_features: int, device: torch.device, n_rows: int | None = None
+) -> int:
+    """Rows per batch so one reverse step's tensors fit a memory budget.
+
+    With ``n_rows`` (the rows of the call) the rows are split into as few batches as the
+    budget allows, all of the same size: the compiled paths pad the last batch to the
+    full size, so a batch of the largest size followed by a short one computes padding
+    (10,000 rows under a 3,721-row budget: 3 batches of 3,334 rows, not 3 of 3,721).
+
+    >>> from revml.model import MLPAutoencoder
+    >>> ae = MLPAutoencoder(784, hidden=(1024, 512), bottleneck=64)
+    >>> [auto_batch_size(ae, 784, torch.device("cpu"), n) for n in (None, 100, 4_096, 10_000)]
+    [3721, 100, 2048, 3334]
+    """
     widths = [p.shape[0] for p in module.parameters() if p.ndim == 2]
     # Forward activations (kept for backward) and their gradients, plus x, m, v, mask,
     # reconstruction and gradient of the input: float32.
@@ -33,7 +46,10 @@ def auto_batch_size(module: nn.Module, n_features: int, device: torch.device) ->
         budget, cap = free // 4, _GPU_MAX_BATCH
     else:
         budget, cap = _CPU_BUDGET_BYTES, _CPU_MAX_BATCH
-    return int(max(1, min(cap, budget // per_row)))
+    largest = int(max(1, min(cap, budget // per_row)))
+    if not n_rows:
+        return largest
+    return -(-n_rows // -(-n_rows // largest))  # ceil(n / number of batches)
 
 
 @dataclass

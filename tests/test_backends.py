@@ -104,3 +104,17 @@ def test_compile_matches_reference_through_the_imputer():
         atol=1e-7,
         name="compile vs reference loss",
     )
+
+
+@pytest.mark.parametrize("n_rows", [1, 5, 3_721, 3_722, 4_096, 10_000, 123_457])
+def test_automatic_batches_are_equal_and_within_the_budget(n_rows):
+    # The compiled paths pad the last batch to the full size: equal batches pad less than
+    # one row per batch, never most of a batch.
+    ae = MLPAutoencoder(784, hidden=(1024, 512), bottleneck=64)
+    cpu = torch.device("cpu")
+    largest = reverse.auto_batch_size(ae, 784, cpu)
+    batch = reverse.auto_batch_size(ae, 784, cpu, n_rows)
+    n_batches = -(-n_rows // batch)
+    assert batch <= min(largest, n_rows)
+    assert n_batches == -(-n_rows // largest)
+    assert n_batches * batch - n_rows < n_batches

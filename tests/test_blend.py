@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from revml import ReverseImputer
+from revml import ReverseImputer, trees
 from revml.blending import VALIDATION_SHARE, validation_cells
 from revml.trees import N_PASSES, SHRINK_CELLS, choose_weights
 
@@ -238,3 +238,20 @@ def test_a_pass_that_gains_too_little_is_not_kept(monkeypatch):
     assert ReverseImputer(**FAST).fit(damaged).fitted_blend_weights_.shape == (1, 6)
     monkeypatch.setattr(blending, "MIN_PASS_GAIN", 0.0)
     assert ReverseImputer(**FAST).fit(damaged).fitted_blend_weights_.shape == (1 + N_PASSES, 6)
+
+
+def test_threads_change_the_speed_of_the_trees_never_the_trees():
+    # Features fit side by side in threads above PARALLEL_TREE_CELLS: the same forests as
+    # one thread fitting them in turn.
+    rng = np.random.default_rng(3)
+    inputs = rng.normal(size=(400, 20))
+    inputs[:, 1:] += inputs[:, :1]
+    targets = np.where(rng.random(inputs.shape) < 0.2, np.nan, inputs)
+    assert 400 * 19 * 0.8 >= trees.PARALLEL_TREE_CELLS
+    features = np.arange(20)
+    serial = trees.fit_trees(inputs, targets, features, seed=5, step=1, n_jobs=None)
+    threaded = trees.fit_trees(inputs, targets, features, seed=5, step=1, n_jobs=2)
+    assert list(serial) == list(threaded) == list(range(20))
+    for j in features:
+        x = trees.other_columns(inputs, j)
+        assert np.array_equal(serial[j].predict(x), threaded[j].predict(x))

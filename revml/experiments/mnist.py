@@ -34,10 +34,14 @@ SEED_DIRECT = 0.9056
 SEED_REVERSE = 0.9622
 
 #: Reverse-loop settings of the seed's protocol: zero start, input dropout, plain MSE
-#: (missing and observed entries weighted alike), 300 Adam steps, in float32 as the seed
-#: ran it. The clean pass is reported separately, so both rows come from one run.
+#: (missing and observed entries weighted alike), 300 Adam steps. The clean pass is
+#: reported separately, so both rows come from one run. The autoencoder trains in float32
+#: as the seed's did; the loop runs under revml's precision rule (bfloat16 where the CPU
+#: has it): on the validation digits of four training seeds and four damages it matched
+#: float32 within 0.02 points and 0.07% RMSE, 2.2x faster
+#: (``benchmarks/sweep_loop.py --protocol seed``).
 SEED_REVERSE_PARAMS = {
-    "precision": "float32",
+    "precision": "auto",
     "init": "zeros",
     "dropout": 0.1,
     "n_steps": 300,
