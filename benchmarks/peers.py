@@ -40,7 +40,11 @@ Peers (:func:`make_peers`):
     the same run it reuses that fit, and its time includes the fit too.
 
 Every peer is single-threaded (``n_jobs=1``, LightGBM ``num_threads=1``; torch threads are
-the runner's ``--threads``), so times compare the methods, not how they parallelise.
+the runner's ``--threads``), so times compare the methods, not how they parallelise. revml
+runs with ``threads`` set to torch's thread count for the same reason: its default
+(``"auto"``) also fits the blend's forests on every core. Threads never change revml's
+results, only its time (the suite results up to git 0db3c72 had revml's forests on both
+cores).
 """
 
 from __future__ import annotations
@@ -412,7 +416,12 @@ class Revml(Peer):
 
         self.strategy = strategy
         self.name = "revml" if strategy == "reverse" else "revml_direct"
-        self.params = {"class": "ReverseImputer", "strategy": strategy, "others": "defaults"}
+        self.params = {
+            "class": "ReverseImputer",
+            "strategy": strategy,
+            "threads": "torch's thread count (the runner's --threads)",
+            "others": "defaults",
+        }
         self._cls = ReverseImputer
 
     @staticmethod
@@ -430,7 +439,9 @@ class Revml(Peer):
             reused = True
         else:
             t = time.perf_counter()
-            model = self._cls(random_state=seed).fit(data)
+            import torch
+
+            model = self._cls(random_state=seed, threads=torch.get_num_threads()).fit(data)
             fit_seconds = time.perf_counter() - t
             Revml._cache.clear()  # one table at a time: keep memory flat
             Revml._cache[key] = (model, fit_seconds)
