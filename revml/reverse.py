@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, replace
 
@@ -49,7 +50,7 @@ def auto_batch_size(
     largest = int(max(1, min(cap, budget // per_row)))
     if not n_rows:
         return largest
-    return -(-n_rows // -(-n_rows // largest))  # ceil(n / number of batches)
+    return math.ceil(n_rows / math.ceil(n_rows / largest))
 
 
 @dataclass
