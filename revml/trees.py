@@ -63,7 +63,7 @@ class Pass:
             rows = miss[:, j]
             if rows.any():
                 w = self.weights[j]
-                pred = model.predict(other_columns(values[rows], j))
+                pred = forest_predict(model, other_columns(values[rows], j))
                 out[rows, j] = w * pred + (1 - w) * values[rows, j]
         return out
 
@@ -140,6 +140,20 @@ class TreeBlend:
 
 def other_columns(x: np.ndarray, j: int) -> np.ndarray:
     return np.delete(x, j, axis=1)
+
+
+def forest_predict(model, x: np.ndarray) -> np.ndarray:
+    """``model.predict(x)`` of a fitted forest regressor, bit for bit, without joblib:
+    its trees' predictions summed in their order in float64, then divided by their count,
+    as scikit-learn's sequential path does. scikit-learn dispatches every tree as a
+    joblib task; on a blend's small inputs that overhead is most of the time (a 569 x 30
+    table: 198 forests of 30 trees, 0.98 s through ``predict``)."""
+    x = np.ascontiguousarray(x, dtype=np.float32)  # the trees' own dtype
+    out = np.zeros(len(x), dtype=np.float64)
+    for tree in model.estimators_:
+        out += tree.predict(x, check_input=False)
+    out /= len(model.estimators_)
+    return out
 
 
 def fit_trees(

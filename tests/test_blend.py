@@ -255,3 +255,18 @@ def test_threads_change_the_speed_of_the_trees_never_the_trees():
     for j in features:
         x = trees.other_columns(inputs, j)
         assert np.array_equal(serial[j].predict(x), threaded[j].predict(x))
+
+
+def test_forest_predict_is_the_forests_own_predict_bit_for_bit():
+    # The blend's predict skips joblib's per-tree dispatch; the numbers must be scikit-learn's.
+    rng = np.random.default_rng(11)
+    inputs = rng.normal(size=(300, 8))
+    inputs[:, 0] = np.round(inputs[:, 1] * 3)  # ties and thresholds, float64 on the way in
+    targets = np.where(rng.random(inputs.shape) < 0.3, np.nan, inputs * 1.7 + 0.1)
+    forests = trees.fit_trees(inputs, targets, np.arange(8), seed=2)
+    fresh = rng.normal(size=(57, 8)) * 4  # beyond the training range too
+    for j, model in forests.items():
+        x = trees.other_columns(fresh, j)
+        ours = trees.forest_predict(model, x)
+        assert ours.dtype == np.float64 and ours.shape == (57,)
+        assert np.array_equal(ours, model.predict(x))
