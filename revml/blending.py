@@ -1,17 +1,19 @@
 """``fit``'s last step on tables: choose how much of the Gaussian's and the trees' opinion
 each feature takes.
 
-:func:`validation_cells` picks a seeded tenth of the observed numeric cells before
-training; the autoencoder and the prior never learn from them. :func:`fit_blend` imputes
+:func:`validation_cells` picks a seeded tenth of the observed numeric cells, and of the
+observed values of each categorical column, before training; the autoencoder and the
+prior never learn from them. :func:`fit_blend` imputes
 them with the fitted loop, scores the Gaussian step and each pass of trial trees (trained
-without them) on them (:func:`revml.trees.choose_weights`), then trains the kept trees on
-every observed cell. Only cells of the training data are used; a user's scored cells
+without them) on them (:func:`revml.trees.choose_weights`; a categorical column's one-hot
+features take one Gaussian weight, :func:`revml.trees.choose_group_weights`), then trains
+the kept trees on every observed cell. Only cells of the training data are used; a user's scored cells
 never are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -21,7 +23,15 @@ import torch
 from .imputation import impute
 from .state import FittedState
 from .tabular import TabularEncoder
-from .trees import N_PASSES, Pass, TreeBlend, choose_weights, fit_trees, gaussian_step
+from .trees import (
+    N_PASSES,
+    Pass,
+    TreeBlend,
+    choose_group_weights,
+    choose_weights,
+    fit_trees,
+    gaussian_step,
+)
 
 #: Share of the observed numeric cells ``fit`` hides from the autoencoder to choose the
 #: weights on: the loop's imputation of cells its network never saw is honest.
@@ -44,7 +54,7 @@ def blend_wanted(params: Mapping[str, Any], n_features: int) -> bool:
 
 
 def numeric_features(encoder: TabularEncoder | None, n_features: int) -> np.ndarray:
-    """Indices of the features a blend may move: all of an array's, a table's numeric,
+    """Indices of the features the trees may move: all of an array's, a table's numeric,
     integer and boolean columns (not the one-hot features of categories)."""
     if encoder is None:
         return np.arange(n_features)
@@ -56,19 +66,35 @@ def numeric_features(encoder: TabularEncoder | None, n_features: int) -> np.ndar
     return np.asarray(out, dtype=int)
 
 
-def validation_cells(x: torch.Tensor, features: np.ndarray, seed: int) -> torch.Tensor:
+def categorical_groups(encoder: TabularEncoder | None) -> list[slice]:
+    """The one-hot features of each categorical column of a table (none for an array):
+    the Gaussian step moves such a group as a whole, with one weight."""
+    if encoder is None:
+        return []
+    return [cols for spec, cols in encoder.blocks() if spec.kind == "categorical"]
+
+
+def validation_cells(
+    x: torch.Tensor, features: np.ndarray, seed: int, groups: Sequence[slice] = ()
+) -> torch.Tensor:
     """(N, D) bool: a seeded :data:`VALIDATION_SHARE` of the observed cells of
-    ``features``, in rows that observe at least two values (a row keeps one at least)."""
+    ``features`` and of the observed values of each categorical column (``groups``: its
+    one-hot features, held all together), in rows that observe at least two values (a row
+    keeps one at least)."""
     observed = ~torch.isnan(x).numpy()
     candidates = np.zeros_like(observed)
     candidates[:, features] = observed[:, features]
     candidates &= observed.sum(1, keepdims=True) >= 2
     draw = np.random.default_rng([seed, 0xB1E0]).random(x.shape) < VALIDATION_SHARE
     held = candidates & draw
-    emptied = held.sum(1) == observed.sum(1)
-    if emptied.any():  # give such a row back its first observed value
-        first = np.argmax(held[emptied], axis=1)
-        held[np.flatnonzero(emptied), first] = False
+    seen = observed.sum(1) - sum(observed[:, g].sum(1) - observed[:, g.start] for g in groups)
+    for g in groups:  # the draw at a group's first feature; a column observed as a whole
+        held[:, g] = (draw[:, g.start] & observed[:, g].all(1) & (seen >= 2))[:, None]
+    values = held.sum(1) - sum(held[:, g].sum(1) - held[:, g.start] for g in groups)
+    for row in np.flatnonzero(values == seen):  # give such a row back its first value
+        first = int(np.argmax(held[row]))
+        group = next((g for g in groups if g.start <= first < g.stop), slice(first, first + 1))
+        held[row, group] = False
     return torch.from_numpy(held)
 
 
@@ -91,29 +117,33 @@ def fit_blend(
     run it at transform learn from every observed cell.
     """
     features = numeric_features(state.encoder, state.n_features)
-    held_np = held.numpy()
-    if len(features) == 0 or not held_np.any():
+    groups = categorical_groups(state.encoder)
+    held_all = held.numpy()
+    held_np = np.zeros_like(held_all)  # the numeric held cells: the trees' and their score
+    held_np[:, features] = held_all[:, features]
+    if not held_all.any():
         return state
     xs = state.scaler.scale(x).numpy().astype(np.float64)
     jobs = -1 if params["threads"] == "auto" else int(params["threads"])  # the same trees
     missing = np.isnan(xs)
-    blind = np.where(held_np, np.nan, xs)  # what the held-out world observes
+    blind = np.where(held_all, np.nan, xs)  # what the held-out world observes
     x_np = x.numpy()
-    table = _loop(state, params, np.where(held_np, np.nan, x_np), seed)
+    table = _loop(state, params, np.where(held_all, np.nan, x_np), seed)
     # Stored as float32 (TreeBlend.filled): a loaded blend must start from these values.
     filled = _loop(state, params, x_np, seed).astype(np.float32).astype(np.float64)
-    world = missing | held_np  # what the held-out world imputes
+    world = missing | held_all  # what the held-out world imputes
     gaussian = np.zeros(xs.shape[1])
     if state.prior is not None:
         # The prior was fitted with the held cells hidden too (fit_state's ``hidden``).
         normal = gaussian_step(table, world, np.ones(xs.shape[1]), state.prior)
-        gaussian = choose_weights(xs, table, normal, held_np)  # held: numeric cells only
+        gaussian = choose_weights(xs, table, normal, held_np)
+        gaussian += choose_group_weights(xs, table, normal, held_all, groups)
         table = gaussian * normal + (1 - gaussian) * table
     blend = TreeBlend(
         gaussian, [], xs.astype(np.float32), filled.astype(np.float32), seed, state.prior
     )
     current = blend.gaussian_step(filled, missing)
-    for p in range(N_PASSES):
+    for p in range(N_PASSES if len(features) and held_np.any() else 0):
         trial = Pass(np.ones(xs.shape[1]), fit_trees(table, blind, features, seed, p, jobs))
         trees = trial.apply(table, world)  # the trees' own values, else table's
         weights = choose_weights(xs, table, trees, held_np)

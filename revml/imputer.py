@@ -23,7 +23,13 @@ from torch import nn
 
 from . import params as param_table
 from . import persistence
-from .blending import blend_wanted, fit_blend, numeric_features, validation_cells
+from .blending import (
+    blend_wanted,
+    categorical_groups,
+    fit_blend,
+    numeric_features,
+    validation_cells,
+)
 from .containers import (
     as_frame_of,
     as_tensor,
@@ -227,10 +233,12 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         features as the reverse loop filled them), in two passes (the second learns from
         the first's blended table, MissForest's iteration started from the loop), and
         blends each pass's prediction into the imputation with a weight per feature, after
-        a Gaussian step towards the prior's conditional mean (weighted the same way). The
-        weights are chosen on a tenth of the observed cells that ``fit`` hides from the
-        autoencoder and the trees alike and imputes itself (:mod:`revml.blending`); a
-        feature where the trees do not help keeps the loop's value.
+        a Gaussian step towards the prior's conditional mean (weighted the same way; a
+        categorical column's one-hot features take one weight, so its decoded category can
+        come from the normal model). The weights are chosen on a tenth of the observed
+        cells (and categorical values) that ``fit`` hides from the autoencoder and the
+        trees alike and imputes itself (:mod:`revml.blending`); a feature where the trees
+        do not help keeps the loop's value.
         ``fitted_blend_weights_`` holds the weights. ``"none"``: the loop alone. Set at
         transform time, ``"none"`` also switches a fitted blend off.
     fill : {"auto", "mean", "zeros"}
@@ -522,7 +530,8 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         held = None
         if hook is None and blend_wanted(params, x.shape[1]):
             # The blend's validation cells: the autoencoder never sees them (revml.blending).
-            held = validation_cells(x, numeric_features(encoder, x.shape[1]), seed)
+            features = numeric_features(encoder, x.shape[1])
+            held = validation_cells(x, features, seed, categorical_groups(encoder))
         state = fit_state(x, params, encoder, hook, hidden=held)
         if held is not None and state.autoencoder is not None:
             state = fit_blend(state, params, x, held, seed)

@@ -224,6 +224,35 @@ def choose_weights(
     return weights
 
 
+def choose_group_weights(
+    truth: np.ndarray,
+    loop: np.ndarray,
+    other: np.ndarray,
+    hidden: np.ndarray,
+    groups: list[slice],
+) -> np.ndarray:
+    """(D,) weights of ``other`` against ``loop`` for the one-hot features of categorical
+    columns (``groups``; 0 elsewhere): :func:`choose_weights` with a group's features
+    sharing one weight, its least-squares fit over the group's ``hidden`` rows (a
+    column's values, each its whole one-hot vector; a Brier score), shrunk towards the
+    weight pooled over every group by :data:`SHRINK_CELLS` values."""
+    weights = np.zeros(truth.shape[1])
+    if not groups:
+        return weights
+    fits = []
+    for g in groups:
+        rows = hidden[:, g.start] & np.isfinite(other[:, g]).all(1) & np.isfinite(loop[:, g]).all(1)
+        d = (other[rows, g] - loop[rows, g]).ravel()
+        fits.append((g, int(rows.sum()), d, (truth[rows, g] - loop[rows, g]).ravel()))
+    pooled = _ls_weight(
+        np.concatenate([d for _, _, d, _ in fits]), np.concatenate([e for *_, e in fits])
+    )
+    for g, n, d, e in fits:
+        if n:
+            weights[g] = (n * _ls_weight(d, e) + SHRINK_CELLS * pooled) / (n + SHRINK_CELLS)
+    return weights
+
+
 def _ls_weight(d: np.ndarray, e: np.ndarray) -> float:
     denom = float(d @ d)
     if denom <= 1e-12:

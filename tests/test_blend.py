@@ -8,7 +8,13 @@ import pytest
 import torch
 
 from revml import ReverseImputer, trees
-from revml.blending import VALIDATION_SHARE, validation_cells
+from revml.blending import (
+    VALIDATION_SHARE,
+    categorical_groups,
+    numeric_features,
+    validation_cells,
+)
+from revml.tabular import TabularEncoder
 from revml.trees import N_PASSES, SHRINK_CELLS, choose_weights
 
 
@@ -111,7 +117,7 @@ def test_blend_none_and_images_fit_no_trees():
     assert imp.state_.blend is None
 
 
-def test_blend_moves_only_numeric_columns_of_a_frame():
+def test_trees_move_only_numeric_columns_of_a_frame():
     x = _step_table(300)
     frame = pd.DataFrame(x, columns=["a", "steps", "c", "d"])
     frame["kind"] = pd.Categorical(np.where(x[:, 0] > 5, "high", "low"))
@@ -119,10 +125,65 @@ def test_blend_moves_only_numeric_columns_of_a_frame():
     imp = ReverseImputer(**FAST).fit(damaged)
     w = imp.fitted_blend_weights_
     assert w.shape[1] == 6  # four numbers, two one-hot features
-    assert (w[:, 4:] == 0).all()
+    assert (w[1:, 4:] == 0).all()  # no trees for the category
+    assert w[0, 4] == w[0, 5]  # its Gaussian step: one weight for the column
     out = imp.transform(damaged)
     assert out.notna().all().all()
     assert set(out["kind"].unique()) <= {"high", "low"}
+
+
+def _linear_category_frame(n=600, seed=0):
+    """Six numbers driven by one factor and a category that is the factor's sign: a normal
+    model of the one-hot features reads the category off the numbers."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, 1))
+    x = z @ np.ones((1, 6)) + 0.3 * rng.normal(size=(n, 6))
+    frame = pd.DataFrame(x, columns=list("pqrstu"))
+    frame["sign"] = pd.Categorical(np.where(z[:, 0] > 0, "plus", "minus"))
+    hidden = rng.random(frame.shape) < 0.25
+    return frame, frame.mask(hidden), hidden
+
+
+def test_the_gaussian_step_moves_a_category_it_knows():
+    """An autoencoder trained one epoch knows little; the normal model knows the category
+    from the numbers. The category's held values give the Gaussian step most of the weight,
+    one weight for both one-hot features, and its hidden values come out far more often
+    right than the loop's alone."""
+    frame, damaged, hidden = _linear_category_frame()
+    imp = ReverseImputer(**{**FAST, "epochs": 1}).fit(damaged)
+    w = imp.fitted_blend_weights_
+    assert w.shape[1] == 8 and w[0, 6] == w[0, 7] > 0.5, w
+    rows = hidden[:, 6]
+    truth = frame["sign"][rows]
+    blended = (imp.transform(damaged)["sign"][rows] == truth).mean()
+    alone = (imp.set_params(blend="none").transform(damaged)["sign"][rows] == truth).mean()
+    assert blended > 0.9 and blended > alone + 0.1, (blended, alone)
+
+
+def test_validation_cells_hold_a_category_whole():
+    _, damaged, _ = _linear_category_frame(2000, seed=1)
+    damaged.iloc[:20, :6] = np.nan  # rows that observe the category alone keep it
+    encoder = TabularEncoder().fit(damaged)
+    x = torch.from_numpy(encoder.encode(damaged))
+    groups = categorical_groups(encoder)
+    assert [(g.start, g.stop) for g in groups] == [(6, 8)]
+    features = numeric_features(encoder, x.shape[1])
+    held = validation_cells(x, features, seed=3, groups=groups).numpy()
+    observed = ~np.isnan(x.numpy())
+    assert not (held & ~observed).any()
+    assert not held[:20].any()
+    assert np.array_equal(held[:, 6], held[:, 7])  # the one-hot vector goes as one value
+    share = held[:, 6].sum() / observed[:, 6].sum()
+    assert abs(share - VALIDATION_SHARE) < 0.02, share
+    # every row keeps one value at least; a row of one value keeps it
+    values = observed[:, :6].sum(1) + observed[:, 6]
+    left = (observed & ~held)[:, :6].sum(1) + (observed & ~held)[:, 6]
+    assert (left >= np.minimum(values, 1)).all()
+    # the numeric cells are those an array of the numbers alone would hold
+    alone = validation_cells(x, features, seed=3).numpy()
+    assert not alone[:, 6:].any()
+    same = held[:, :6] == alone[:, :6]
+    assert same.mean() > 0.99
 
 
 def test_validation_cells_are_a_share_of_observed_numeric_cells():
