@@ -97,9 +97,11 @@ def _solve_missing_blocks(
     """Per row, solve ``(a_mm + shift I) y_m = rhs_m`` on its missing block ``m``.
 
     Returns ``y`` (B, D), zero off the missing entries, and with ``inverse`` the sum over
-    rows of ``(a_mm + shift I)^-1`` scattered into a (D, D) matrix. Rows are sorted by
-    their number of missing entries and solved in batches padded to the largest block of
-    each batch (padding solves an identity), so a row costs ``O(|m|^3)``, not ``O(D^3)``.
+    rows of ``(a_mm + shift I)^-1`` scattered into a (D, D) matrix. Rows are grouped by
+    their number of missing entries ``k`` and each group solved as a batch of ``k x k``
+    systems, so a row costs ``O(k^3)``, not ``O(D^3)``, and its arithmetic is its own:
+    no padding to another row's size, so which rows share a call (chunking, batch size)
+    cannot move a result by a rounding.
     """
     n, d = miss.shape
     out = torch.zeros(n, d, dtype=a.dtype, device=a.device)
@@ -109,27 +111,18 @@ def _solve_missing_blocks(
     order = order[counts[order] > 0]
     start = 0
     while start < order.numel():
-        # Rows in ascending block size: grow the batch while the padded solve stays small.
-        stop = start
-        while stop < order.numel():
-            k = int(counts[order[stop]])
-            if (stop - start + 1) * k * k > _SOLVE_ELEMENTS and stop > start:
-                break
-            stop += 1
+        k = int(counts[order[start]])
+        same = int((counts[order[start:]] == k).sum())  # sorted: the run of size k
+        stop = start + max(1, min(same, _SOLVE_ELEMENTS // (k * k)))
         rows = order[start:stop]
-        k = int(counts[rows].max())
-        mb = miss[rows]
         # The first k columns of each row's stable sort put its missing features first.
-        idx = torch.argsort((~mb).to(torch.int8), dim=1, stable=True)[:, :k]
-        valid = torch.arange(k, device=a.device)[None, :] < counts[rows][:, None]
-        pair = valid[:, :, None] & valid[:, None, :]
+        idx = torch.argsort((~miss[rows]).to(torch.int8), dim=1, stable=True)[:, :k]
         eye = torch.eye(k, dtype=a.dtype, device=a.device)
-        block = torch.where(pair, a[idx[:, :, None], idx[:, None, :]] + shift * eye, eye)
-        b = torch.where(valid, torch.gather(rhs[rows], 1, idx), 0.0)
+        block = a[idx[:, :, None], idx[:, None, :]] + shift * eye
+        b = torch.gather(rhs[rows], 1, idx)
         if inverse:
             inv = torch.linalg.inv(block)
             y = (inv @ b[:, :, None])[:, :, 0]
-            inv = torch.where(pair, inv, 0.0)
             total.index_put_(
                 (idx[:, :, None].expand_as(inv), idx[:, None, :].expand_as(inv)),
                 inv,
@@ -137,7 +130,7 @@ def _solve_missing_blocks(
             )
         else:
             y = torch.linalg.solve(block, b[:, :, None])[:, :, 0]
-        out[rows] = torch.zeros_like(out[rows]).scatter(1, idx, torch.where(valid, y, 0.0))
+        out[rows] = torch.zeros_like(out[rows]).scatter(1, idx, y)
         start = stop
     return out, total
 

@@ -325,7 +325,11 @@ def test_no_default_na_is_kept_with_the_model_and_in_chunks(tmp_path, capsys):
     chunked = tmp_path / "chunked.csv"
     args = ["impute", str(src), "-o", str(chunked), "--model", str(model), "--chunk-rows", "10"]
     assert main([*args, "--quiet"]) == 0
-    assert chunked.read_bytes() == out.read_bytes()  # chunks read "NA" as data too
+    # Chunks read "NA" as data too. The numbers agree to float rounding, the promise for
+    # chunking (float32 products can round a row differently with the rows beside it).
+    parts = pd.read_csv(chunked, keep_default_na=False)
+    assert parts["region"].tolist() == filled["region"].tolist()
+    np.testing.assert_allclose(parts["sales"], filled["sales"], rtol=1e-6, atol=0)
 
 
 def test_the_cli_refuses_a_wide_column_until_asked(tmp_path, capsys):

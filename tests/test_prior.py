@@ -256,3 +256,36 @@ def test_a_feature_never_observed_is_independent_with_unit_variance():
     assert float(prior.mean[1]) == 0.0
     assert_close(cov[1], torch.eye(3, dtype=torch.float64)[1] * cov[1, 1], **F64, name="row")
     assert 1.0 <= float(cov[1, 1]) < 1.01
+
+
+def test_a_rows_solve_is_its_own_whichever_rows_share_the_call():
+    """Chunking must not move a value by a rounding: the prior's solves, EM's inverses
+    included, give each row the same bits alone, in any chunk and among rows with other
+    numbers of missing entries (on an ill-conditioned precision, where a rounding shows)."""
+    from revml.prior import _solve_missing_blocks
+
+    d = 12
+    rng = np.random.default_rng(8)
+    basis = rng.normal(size=(d, 3))
+    cov = basis @ basis.T + 1e-4 * np.eye(d)  # near rank 3: condition ~ 1e5
+    prec = torch.from_numpy(np.linalg.inv(cov))
+    prior = GaussianPrior(torch.zeros(d, dtype=torch.float64), prec)
+    x, miss = _rows(64, d, seed=9, rate=0.5)
+    whole = prior.conditional_mean(x, miss)
+    mixed = prior.combine(x, x, miss, weight=0.03, evidence=1.0)
+    order = torch.from_numpy(rng.permutation(64))
+    for chunk in (1, 5, 17):
+        parts = [order[i : i + chunk] for i in range(0, 64, chunk)]
+        for rows in parts:
+            assert torch.equal(prior.conditional_mean(x[rows], miss[rows]), whole[rows])
+            assert torch.equal(prior.combine(x[rows], x[rows], miss[rows], 0.03, 1.0), mixed[rows])
+    y, total = _solve_missing_blocks(prec, 0.5, x, miss, inverse=True)
+    summed = torch.zeros_like(total)
+    for r in range(64):
+        one, inv = _solve_missing_blocks(prec, 0.5, x[r : r + 1], miss[r : r + 1], inverse=True)
+        assert torch.equal(one, y[r : r + 1])
+        m = miss[r]
+        eye = torch.eye(int(m.sum()), dtype=prec.dtype)
+        assert_close(inv[m][:, m], torch.linalg.inv(prec[m][:, m] + 0.5 * eye), **F64)
+        summed += inv
+    assert_close(total, summed, **F64)
