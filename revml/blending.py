@@ -7,8 +7,8 @@ prior never learn from them. :func:`fit_blend` imputes
 them with the fitted loop, scores the Gaussian step and each pass of trial trees (trained
 without them) on them (:func:`revml.trees.choose_weights`; a categorical column's one-hot
 features take one Gaussian weight, :func:`revml.trees.choose_group_weights`), then trains
-the kept trees on every observed cell. Only cells of the training data are used; a user's scored cells
-never are.
+the kept trees on every observed cell. Only cells of the training data are used; a user's
+scored cells never are.
 """
 
 from __future__ import annotations
