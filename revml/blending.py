@@ -27,6 +27,7 @@ from .trees import (
     N_PASSES,
     Pass,
     TreeBlend,
+    blended,
     choose_group_weights,
     choose_weights,
     fit_trees,
@@ -143,17 +144,26 @@ def fit_blend(
         gaussian, [], xs.astype(np.float32), filled.astype(np.float32), seed, state.prior
     )
     current = blend.gaussian_step(filled, missing)
-    for p in range(N_PASSES if len(features) and held_np.any() else 0):
-        trial = Pass(np.ones(xs.shape[1]), fit_trees(table, blind, features, seed, p, jobs))
+    held_cat = held_all & ~held_np  # the held categorical values' one-hot entries
+    numeric = len(features) > 0 and held_np.any()
+    categorical = len(groups) > 0 and held_cat.any()
+    for p in range(N_PASSES if numeric or categorical else 0):
+        trial = Pass(
+            np.ones(xs.shape[1]), *fit_trees(table, blind, features, seed, p, jobs, groups)
+        )
         trees = trial.apply(table, world)  # the trees' own values, else table's
         weights = choose_weights(xs, table, trees, held_np)
+        weights += choose_group_weights(xs, table, trees, held_all, groups)
         moved = weights * trees + (1 - weights) * table
-        if not (weights > 0).any() or _held_rmse(moved, xs, held_np) > (
-            1 - MIN_PASS_GAIN
-        ) * _held_rmse(table, xs, held_np):
+        gains = [_held_error(v, xs, h) for h in (held_np, held_cat) for v in (moved, table)]
+        if not (weights > 0).any() or not (
+            (numeric and gains[0] <= (1 - MIN_PASS_GAIN) * gains[1])
+            or (categorical and gains[2] <= (1 - MIN_PASS_GAIN) * gains[3])
+        ):
             break
         table = moved
-        step = Pass(weights, fit_trees(current, xs, np.flatnonzero(weights > 0), seed, p, jobs))
+        kept_features, kept_groups = blended(weights, groups)
+        step = Pass(weights, *fit_trees(current, xs, kept_features, seed, p, jobs, kept_groups))
         current = step.apply(current, missing)
         blend.passes.append(step)
     if not blend.passes and not gaussian.any():
@@ -161,7 +171,11 @@ def fit_blend(
     return replace(state, blend=blend)
 
 
-def _held_rmse(values: np.ndarray, truth: np.ndarray, held: np.ndarray) -> float:
+def _held_error(values: np.ndarray, truth: np.ndarray, held: np.ndarray) -> float:
+    """RMSE over the ``held`` entries (for one-hot entries, a Brier score's root); 0 if
+    none."""
+    if not held.any():
+        return 0.0
     return float(np.sqrt(np.mean((values[held] - truth[held]) ** 2)))
 
 

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from . import params as param_table
+from .blending import categorical_groups
 from .errors import FileError, RevmlError
 from .model import MLPAutoencoder
 from .prior import GaussianPrior
@@ -324,8 +325,9 @@ def load_imputer(path: str | os.PathLike, device: str | torch.device | None = No
         if bool(weights[0].any()) and prior is None:
             raise _fail(folder, "the saved blend weighs a Gaussian prior the file lacks")
         # The trees are trained again on the rows they learnt from: the same trees.
+        groups = categorical_groups(encoder)
         blend = TreeBlend.rebuilt(
-            weights.numpy(), data.numpy(), filled.numpy(), int(seed[0]), prior
+            weights.numpy(), data.numpy(), filled.numpy(), int(seed[0]), prior, groups
         )
     elif any(key in state for key in BLEND_KEYS):
         raise _fail(folder, "the saved tree blend is incomplete")

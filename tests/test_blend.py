@@ -117,7 +117,7 @@ def test_blend_none_and_images_fit_no_trees():
     assert imp.state_.blend is None
 
 
-def test_trees_move_only_numeric_columns_of_a_frame():
+def test_a_category_takes_one_weight_a_step():
     x = _step_table(300)
     frame = pd.DataFrame(x, columns=["a", "steps", "c", "d"])
     frame["kind"] = pd.Categorical(np.where(x[:, 0] > 5, "high", "low"))
@@ -125,11 +125,61 @@ def test_trees_move_only_numeric_columns_of_a_frame():
     imp = ReverseImputer(**FAST).fit(damaged)
     w = imp.fitted_blend_weights_
     assert w.shape[1] == 6  # four numbers, two one-hot features
-    assert (w[1:, 4:] == 0).all()  # no trees for the category
-    assert w[0, 4] == w[0, 5]  # its Gaussian step: one weight for the column
+    assert (w[:, 4] == w[:, 5]).all()  # the Gaussian step and each pass: one weight
     out = imp.transform(damaged)
     assert out.notna().all().all()
     assert set(out["kind"].unique()) <= {"high", "low"}
+
+
+def _band_category_frame(n=800, seed=0):
+    """A category that is a band of one number (inside 3 < a < 7 or outside): no linear
+    model reads it, trees do; the other numbers are noise around ``a``."""
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(0, 10, n)
+    frame = pd.DataFrame({"a": a, "b": a + rng.normal(0, 0.3, n), "c": rng.normal(0, 1, n)})
+    frame["band"] = pd.Categorical(np.where((a > 3) & (a < 7), "in", "out"))
+    hidden = rng.random(frame.shape) < 0.2
+    hidden[:, 0] &= ~hidden[:, 3]  # keep a row's number when its category is hidden
+    return frame, frame.mask(hidden), hidden
+
+
+def test_trees_classify_a_category_the_normal_model_cannot(tmp_path):
+    """A band of a number: the pass's classifier learns it, takes a positive weight (one
+    for the column), and the blend's categories beat the loop's alone; a saved imputer
+    rebuilds the same classifiers."""
+    frame, damaged, hidden = _band_category_frame()
+    imp = ReverseImputer(**{**FAST, "epochs": 3}).fit(damaged)
+    blend = imp.state_.blend
+    assert blend.passes and (3, 5) in blend.passes[0].classifiers
+    w = imp.fitted_blend_weights_
+    assert w[1, 3] == w[1, 4] > 0, w
+    rows = hidden[:, 3]
+    truth = frame["band"][rows]
+    out = imp.transform(damaged)
+    blended = (out["band"][rows] == truth).mean()
+    alone = (imp.set_params(blend="none").transform(damaged)["band"][rows] == truth).mean()
+    assert blended > 0.85 and blended > alone, (blended, alone)
+    imp.set_params(blend="auto").save(tmp_path / "model")
+    loaded = ReverseImputer.load(tmp_path / "model")
+    pd.testing.assert_frame_equal(loaded.transform(damaged), out, check_exact=True)
+
+
+def test_forest_predict_proba_is_the_forests_own_bit_for_bit():
+    from sklearn.ensemble import ExtraTreesClassifier
+
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(300, 5))
+    labels = np.digitize(x[:, 0] + 0.3 * rng.normal(size=300), [-0.5, 0.5])  # three classes
+    model = ExtraTreesClassifier(30, random_state=1).fit(x, labels)
+    fresh = rng.normal(size=(41, 5)) * 3
+    ours = trees.forest_predict_proba(model, fresh)
+    assert np.array_equal(ours, model.predict_proba(fresh))
+    wrapped = trees.CategoryTrees(model, np.array([-0.2, -0.5, -0.3, -0.1]), np.ones(4) * 0.6)
+    # a class the trees never saw (the fourth) gets probability 0: its "off" value
+    model.classes_ = np.array([0, 1, 3])
+    pred = wrapped.predict(fresh)
+    np.testing.assert_allclose(pred[:, 2], -0.3)
+    np.testing.assert_allclose(pred[:, 3], -0.1 + ours[:, 2] * 0.7)
 
 
 def _linear_category_frame(n=600, seed=0):
@@ -310,8 +360,8 @@ def test_threads_change_the_speed_of_the_trees_never_the_trees():
     targets = np.where(rng.random(inputs.shape) < 0.2, np.nan, inputs)
     assert 400 * 19 * 0.8 >= trees.PARALLEL_TREE_CELLS
     features = np.arange(20)
-    serial = trees.fit_trees(inputs, targets, features, seed=5, step=1, n_jobs=None)
-    threaded = trees.fit_trees(inputs, targets, features, seed=5, step=1, n_jobs=2)
+    serial, _ = trees.fit_trees(inputs, targets, features, seed=5, step=1, n_jobs=None)
+    threaded, _ = trees.fit_trees(inputs, targets, features, seed=5, step=1, n_jobs=2)
     assert list(serial) == list(threaded) == list(range(20))
     for j in features:
         x = trees.other_columns(inputs, j)
@@ -324,7 +374,7 @@ def test_forest_predict_is_the_forests_own_predict_bit_for_bit():
     inputs = rng.normal(size=(300, 8))
     inputs[:, 0] = np.round(inputs[:, 1] * 3)  # ties and thresholds, float64 on the way in
     targets = np.where(rng.random(inputs.shape) < 0.3, np.nan, inputs * 1.7 + 0.1)
-    forests = trees.fit_trees(inputs, targets, np.arange(8), seed=2)
+    forests, _ = trees.fit_trees(inputs, targets, np.arange(8), seed=2)
     fresh = rng.normal(size=(57, 8)) * 4  # beyond the training range too
     for j, model in forests.items():
         x = trees.other_columns(fresh, j)
