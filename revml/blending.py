@@ -3,12 +3,12 @@ each feature takes.
 
 :func:`validation_cells` picks a seeded tenth of the observed numeric cells, and of the
 observed values of each categorical column, before training; the autoencoder and the
-prior never learn from them. :func:`fit_blend` imputes
-them with the fitted loop, scores the Gaussian step and each pass of trial trees (trained
-without them) on them (:func:`revml.trees.choose_weights`; a categorical column's one-hot
-features take one Gaussian weight, :func:`revml.trees.choose_group_weights`), then trains
-the kept trees on every observed cell. Only cells of the training data are used; a user's
-scored cells never are.
+prior never learn from them. :func:`fit_blend` imputes them with the fitted loop, scores
+the Gaussian step and each pass of trial trees (trained without them) on them
+(:func:`revml.trees.choose_weights`; a categorical column's one-hot features take one
+weight a step, :func:`revml.trees.choose_group_weights`), then trains the kept trees on
+every observed cell. Only cells of the training data are used; a user's scored cells never
+are.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def numeric_features(encoder: TabularEncoder | None, n_features: int) -> np.ndar
 
 def categorical_groups(encoder: TabularEncoder | None) -> list[slice]:
     """The one-hot features of each categorical column of a table (none for an array):
-    the Gaussian step moves such a group as a whole, with one weight."""
+    the Gaussian step and the trees move such a group as a whole, with one weight."""
     if encoder is None:
         return []
     return [cols for spec, cols in encoder.blocks() if spec.kind == "categorical"]

@@ -231,8 +231,8 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         ``"auto"``: on tables (no ``image_shape``, at most 100 features) ``fit`` also trains
         a small ExtraTrees model per numeric feature (30 trees predicting it from the other
         features as the reverse loop filled them; a classifier per categorical column), in
-        two passes (the second learns from
-        the first's blended table, MissForest's iteration started from the loop), and
+        two passes (the second learns from the first's blended table, MissForest's
+        iteration started from the loop), and
         blends each pass's prediction into the imputation with a weight per feature, after
         a Gaussian step towards the prior's conditional mean (weighted the same way; a
         categorical column's one-hot features take one weight, so its decoded category can

@@ -19,10 +19,10 @@ up to :data:`N_PASSES` *passes* of trees: pass ``p + 1``'s trees learn from, and
 from, the table as pass ``p`` left it, MissForest's iteration started from the reverse loop
 instead of from column means; a pass that lowers neither the held numeric cells' error
 nor the held categories' (Brier) error by :data:`revml.blending.MIN_PASS_GAIN` is not kept
-and ends the blend. :func:`choose_weights`
-gives each step a least-squares weight per feature, shrunk towards the one pooled over all
-features, chosen on observed cells ``fit`` hid from every model (:mod:`revml.blending`;
-never cells a user scores). Everything here works in the imputer's scaled units.
+and ends the blend. :func:`choose_weights` gives each step a least-squares weight per
+feature, shrunk towards the one pooled over all features, chosen on observed cells ``fit``
+hid from every model (:mod:`revml.blending`; never cells a user scores). Everything here
+works in the imputer's scaled units.
 """
 
 from __future__ import annotations
