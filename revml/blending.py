@@ -155,10 +155,9 @@ def fit_blend(
         weights = choose_weights(xs, table, trees, held_np)
         weights += choose_group_weights(xs, table, trees, held_all, groups)
         moved = weights * trees + (1 - weights) * table
-        gains = [_held_error(v, xs, h) for h in (held_np, held_cat) for v in (moved, table)]
         if not (weights > 0).any() or not (
-            (numeric and gains[0] <= (1 - MIN_PASS_GAIN) * gains[1])
-            or (categorical and gains[2] <= (1 - MIN_PASS_GAIN) * gains[3])
+            (numeric and _pays(moved, table, xs, held_np))
+            or (categorical and _pays(moved, table, xs, held_cat))
         ):
             break
         table = moved
@@ -169,6 +168,11 @@ def fit_blend(
     if not blend.passes and not gaussian.any():
         return state
     return replace(state, blend=blend)
+
+
+def _pays(moved: np.ndarray, before: np.ndarray, truth: np.ndarray, held: np.ndarray) -> bool:
+    """Whether ``moved`` lowers the error on the ``held`` entries by :data:`MIN_PASS_GAIN`."""
+    return _held_error(moved, truth, held) <= (1 - MIN_PASS_GAIN) * _held_error(before, truth, held)
 
 
 def _held_error(values: np.ndarray, truth: np.ndarray, held: np.ndarray) -> float:

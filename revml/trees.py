@@ -240,7 +240,8 @@ def fit_trees(
     from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
 
     jobs = []
-    for cols in [slice(int(j), int(j) + 1) for j in features] + list(groups):
+    columns = [(slice(int(j), int(j) + 1), False) for j in features]
+    for cols, category in columns + [(g, True) for g in groups]:
         rows = np.flatnonzero(~np.isnan(targets[:, cols.start]))
         if len(rows) < 10:
             continue
@@ -249,11 +250,11 @@ def fit_trees(
             rng = np.random.default_rng([seed, j])
             rows = np.sort(rng.choice(rows, MAX_TREE_ROWS, replace=False))
         state = int(np.random.SeedSequence([seed, step, j]).generate_state(1)[0] >> 1)
-        jobs.append((cols, rows, state))
+        jobs.append((cols, category, rows, state))
 
-    def fit(job: tuple[slice, np.ndarray, int]):
-        cols, rows, state = job
-        if cols.stop - cols.start == 1 and cols.start in features:
+    def fit(job: tuple[slice, bool, np.ndarray, int]):
+        cols, category, rows, state = job
+        if not category:
             model = ExtraTreesRegressor(N_TREES, random_state=state)
             return model.fit(other_columns(inputs[rows], cols.start), targets[rows, cols.start])
         block = targets[:, cols]
@@ -265,7 +266,7 @@ def fit_trees(
 
     width = inputs.shape[1]
     big = any(
-        len(rows) * (width - (c.stop - c.start)) >= PARALLEL_TREE_CELLS for c, rows, _ in jobs
+        len(rows) * (width - (c.stop - c.start)) >= PARALLEL_TREE_CELLS for c, _, rows, _ in jobs
     )
     workers = min(len(jobs), effective_n_jobs(n_jobs)) if n_jobs is not None and big else 1
     if workers <= 1:
@@ -277,8 +278,8 @@ def fit_trees(
         with ThreadPoolExecutor(workers) as pool:
             fitted = list(pool.map(fit, jobs))
     models, classifiers = {}, {}
-    for (cols, _, _), model in zip(jobs, fitted, strict=True):
-        if isinstance(model, CategoryTrees):
+    for (cols, category, _, _), model in zip(jobs, fitted, strict=True):
+        if category:
             classifiers[(cols.start, cols.stop)] = model
         else:
             models[cols.start] = model
