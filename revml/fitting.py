@@ -155,7 +155,8 @@ def fit_state(
     ``hook`` reaches the training loop (a distributed fit's module wrapper and sharded
     sample order); everything else is computed the same way on every process. ``hidden``
     (N, D bool): observed cells the scaling counts but the autoencoder, the code radius
-    and the prior never learn from (the blend's validation cells, :mod:`revml.blending`).
+    and the prior never learn from (the blend's validation cells, :mod:`revml.blending`,
+    which then fits the prior again on every cell).
     """
     n, d = x.shape
     observed = ~torch.isnan(x)

@@ -2,7 +2,7 @@
 imputed container out.
 
 :func:`impute` scales the rows, runs the direct pass or ``runs`` restarts of the reverse
-loop (:func:`revml.reverse.impute_reverse`), combines the restarts and writes the values
+loop (:func:`revml.reverse.impute_restarts`), combines the restarts and writes the values
 into a copy of the caller's container. The estimator only routes containers here.
 """
 
@@ -20,7 +20,7 @@ from . import params as param_table
 from . import precision
 from .containers import array_spread, write_missing
 from .reference import ReverseConfig
-from .reverse import auto_batch_size, impute_direct, impute_reverse
+from .reverse import auto_batch_size, impute_direct, impute_restarts
 from .state import FittedState
 from .threads import gemm_size, layer_widths, threads_for, torch_threads
 
@@ -167,9 +167,11 @@ def impute(
     if module is None:  # one feature: nothing to impute from but its mean
         return ImputationDetails(restore(torch.where(miss, means.float(), xs)), None, None, "mean")
     device = state.device
-    batch = int(params["batch_size"] or auto_batch_size(module, x.shape[1], device, x.shape[0]))
+    # The restarts share batches (revml.reverse.impute_restarts): rows x restarts a call.
+    stacked = x.shape[0] * (runs if params["strategy"] != "direct" else 1)
+    batch = int(params["batch_size"] or auto_batch_size(module, x.shape[1], device, stacked))
     fill = state.fill(params["fill"])
-    work = gemm_size(min(batch, x.shape[0]), layer_widths(module))
+    work = gemm_size(min(batch, stacked), layer_widths(module))
     job = _Job(xs, miss, fill, batch, seed, int(row_offset), runs, keep, std, restore)
     with torch_threads(threads_for(work, params["threads"]), device):
         return _run(state, params, job)
@@ -237,31 +239,25 @@ def _run(state: FittedState, params: Mapping[str, Any], job: _Job) -> Imputation
         )
     clamp = bool(params["clamp"])
     cfg = reverse_config(state, params, job.seed)
-    backend = params["backend"]
-    outs = []
-    for r in range(runs):
-        out = impute_reverse(
-            module,
-            xs,
-            miss,
-            cfg,
-            init=params["init"],
-            means=means,
-            medians=torch.from_numpy(scaler.medians),
-            lo=torch.from_numpy(scaler.clip_lo) if clamp else None,
-            hi=torch.from_numpy(scaler.clip_hi) if clamp else None,
-            backend=backend,
-            batch_size=batch,
-            device=device,
-            clean=bool(params["clean_pass"]),
-            verbose=bool(params["verbose"]),
-            row_offset=job.row_offset,
-            restart=r,
-            direct_fill=fill,
-        )
-        outs.append(out)
-        # The path restart 0 settled on (after any compile fallback) serves the others.
-        backend = out.backend
+    outs = impute_restarts(
+        module,
+        xs,
+        miss,
+        cfg,
+        restarts=range(runs),
+        init=params["init"],
+        means=means,
+        medians=torch.from_numpy(scaler.medians),
+        lo=torch.from_numpy(scaler.clip_lo) if clamp else None,
+        hi=torch.from_numpy(scaler.clip_hi) if clamp else None,
+        backend=params["backend"],
+        batch_size=batch,
+        device=device,
+        clean=bool(params["clean_pass"]),
+        verbose=bool(params["verbose"]),
+        row_offset=job.row_offset,
+        direct_fill=fill,
+    )
     final = [o.x_clean if o.x_clean is not None else o.x for o in outs]
     if state.blend is not None and params["blend"] != "none":
         final = [_blended(state, v, miss, clamp) for v in final]

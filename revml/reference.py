@@ -41,6 +41,9 @@ from .prior import GaussianPrior
 
 # Norm epsilon inside the sqrt of ||h||: keeps the sphere gradient finite at h = 0.
 SPHERE_EPS = 1e-12
+#: Rows one forward of the averaged clean pass takes at most: a batch shorter than this
+#: runs several dropout masks in one call (16 masks of 300 rows: 2 calls, 13 masks and 3).
+CLEAN_ROWS = 4096
 
 # Constants of the 32-bit integer hash (Chris Wellons' "lowbias32" mixer, public domain).
 _MIX_M1 = 0x7FEB352D
@@ -80,12 +83,15 @@ def mix32(h: torch.Tensor) -> torch.Tensor:
     return h ^ _shr(h, 16)
 
 
+def _seed_key(seed: int) -> torch.Tensor:
+    """The seed's share of every row key: int32 (1,), its two 32-bit words mixed."""
+    k = mix32(torch.tensor([_to_int32(seed) ^ _to_int32(_SEED_SALT)], dtype=torch.int32))
+    return mix32(k ^ _to_int32(seed >> 32))
+
+
 def row_keys(seed: int, rows: torch.Tensor, step: int) -> torch.Tensor:
     """Per-sample hash keys for one step: int32 (B,) from global sample indices ``rows``."""
-    seed_lo = _to_int32(seed)
-    seed_hi = _to_int32(seed >> 32)
-    k = mix32(torch.tensor([seed_lo ^ _to_int32(_SEED_SALT)], dtype=torch.int32))
-    k = mix32(k ^ seed_hi)
+    k = _seed_key(seed)
     r = rows.to(torch.int64) & 0xFFFFFFFF
     r = torch.where(r >= 1 << 31, r - (1 << 32), r).to(torch.int32)
     k = mix32(k.to(rows.device) ^ r)
@@ -131,6 +137,24 @@ def restart_seed(seed: int, restart: int) -> int:
     if restart == 0:
         return seed
     return (seed + restart * _RESTART_STEP) & ((1 << 63) - 1)
+
+
+def restart_rows(seed: int, rows: torch.Tensor, restart: int) -> torch.Tensor:
+    """Sample keys (B,) int64 that give restart ``restart``'s dropout under ``seed``.
+
+    A row's key is ``mix32(seed_key ^ row)`` (:func:`row_keys`), so XOR-ing the row with
+    the difference of two seeds' keys moves it from one seed to the other, exactly:
+    ``row_keys(seed, restart_rows(seed, rows, r), step)`` equals
+    ``row_keys(restart_seed(seed, r), rows, step)`` at every step, on every path (they
+    all hash the low 32 bits of the row). Restarts can then share one batch, and one
+    ``cfg.seed``, with the masks each would draw alone.
+
+    >>> rows = torch.arange(4)
+    >>> torch.equal(row_keys(7, restart_rows(7, rows, 2), 5), row_keys(restart_seed(7, 2), rows, 5))
+    True
+    """
+    shift = int((_seed_key(seed) ^ _seed_key(restart_seed(seed, restart))).item()) & 0xFFFFFFFF
+    return (rows.to(torch.int64) & 0xFFFFFFFF) ^ shift
 
 
 def _unit_uniform(bits: torch.Tensor) -> torch.Tensor:
@@ -392,10 +416,24 @@ def clean_pass(
     elif rows is None:
         raise ValueError("a clean pass averaged over dropout masks needs the sample indices")
     else:
+        # Masks share one forward, up to CLEAN_ROWS rows: a small batch's passes cost
+        # their calls, not their arithmetic. The sum keeps the masks' order.
+        group = max(1, CLEAN_ROWS // max(1, x.shape[0]))
         total = torch.zeros_like(x)
-        for k in range(samples):
-            keep = dropout_keep(cfg.seed, rows, cfg.n_steps + 1 + k, x.shape[1], cfg.dropout)
-            total = total + module(x * keep.to(x.dtype) * dropout_scale(cfg))
+        for first in range(0, samples, group):
+            ks = range(first, min(first + group, samples))
+            masked = torch.cat(
+                [
+                    x
+                    * dropout_keep(cfg.seed, rows, cfg.n_steps + 1 + k, x.shape[1], cfg.dropout).to(
+                        x.dtype
+                    )
+                    * dropout_scale(cfg)
+                    for k in ks
+                ]
+            )
+            for part in module(masked).split(x.shape[0]):
+                total = total + part
         out = torch.where(miss, total / samples, x)
     if cfg is not None and uses_prior(cfg):
         out = cfg.prior.combine(out, x, miss, cfg.prior_weight)

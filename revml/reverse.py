@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from .backends import make_step_fn, resolve_backend
-from .reference import ReverseConfig, clean_pass, init_noise, restart_seed, reverse_impute
+from .reference import ReverseConfig, clean_pass, init_noise, restart_rows, reverse_impute
 
 INITS = ("median", "zeros", "mean", "direct")
 
@@ -162,6 +163,21 @@ def impute_reverse(
     miss: torch.Tensor,
     cfg: ReverseConfig,
     *,
+    restart: int = 0,
+    **kwargs,
+) -> ReverseOutput:
+    """One restart of the reverse loop: :func:`impute_restarts` with ``restarts=[restart]``
+    (its keywords, the same)."""
+    return impute_restarts(module, x, miss, cfg, restarts=[restart], **kwargs)[0]
+
+
+def impute_restarts(
+    module: nn.Module,
+    x: torch.Tensor,
+    miss: torch.Tensor,
+    cfg: ReverseConfig,
+    *,
+    restarts: Sequence[int] = (0,),
     init: str,
     means: torch.Tensor,
     medians: torch.Tensor | None = None,
@@ -173,67 +189,84 @@ def impute_reverse(
     clean: bool,
     verbose: bool = False,
     row_offset: int = 0,
-    restart: int = 0,
     direct_fill: torch.Tensor | None = None,
-) -> ReverseOutput:
-    """Reverse training of the missing entries of ``x`` (N, D, CPU) through ``module``.
+) -> list[ReverseOutput]:
+    """Reverse training of the missing entries of ``x`` (N, D, CPU) through ``module``,
+    once per restart in ``restarts``: a :class:`ReverseOutput` each, in that order.
 
     Row ``i`` is sample ``row_offset + i`` for the counter-based dropout, so a sample's
-    result does not depend on the batch it is in. Rows are processed in batches of
-    ``batch_size`` on ``device``; the compiled paths get the last batch padded to full size
-    with fully observed rows (nothing to optimise there) so they see one shape.
+    result does not depend on the batch it is in. Rows are processed in batches on
+    ``device``, the restarts side by side in one batch of ``batch_size`` rows at most
+    (``batch_size // len(restarts)`` samples, each once per restart: one GEMM a layer
+    instead of one per restart); the compiled paths get the last batch padded to full
+    size with fully observed rows (nothing to optimise there) so they see one shape.
 
-    ``restart`` ``r >= 1`` runs the same loop from a perturbed start: ``cfg.restart_noise``
+    Restart ``r >= 1`` runs the same loop from a perturbed start: ``cfg.restart_noise``
     times :func:`~revml.reference.init_noise` (keyed by ``cfg.seed``, ``r``, sample and
     feature) is added to the initial missing entries, which are then clamped to
-    ``lo``/``hi``, and the dropout masks use :func:`~revml.reference.restart_seed`.
-    Restart 0 is the plain loop. Only the start and the seed change, so every backend
-    runs restarts, and they are as independent of batching as the loop itself.
+    ``lo``/``hi``, and the dropout masks are those of
+    :func:`~revml.reference.restart_seed` (drawn under ``cfg.seed`` through
+    :func:`~revml.reference.restart_rows`). Restart 0 is the plain loop. Only the start and
+    the masks change, so every backend runs restarts, and a restart's result is the one it
+    has alone, up to the float rounding of a GEMM's row count.
 
     ``direct_fill`` is what the missing entries hold for ``init="direct"``'s pass (see
     :func:`initial_values`); ``cfg.clean_samples > 1`` averages the clean pass over that many
     input-dropout masks (:func:`~revml.reference.clean_pass`).
     """
-    noise_seed = cfg.seed
+    restarts = [int(r) for r in restarts]
+    if not restarts or min(restarts) < 0:
+        raise ValueError(f"restarts must be a non-empty list of integers >= 0, got {restarts}")
+    k = len(restarts)
     restart_noise = float(cfg.restart_noise)
-    cfg = replace(cfg, seed=restart_seed(cfg.seed, restart))
-    perturb = restart > 0 and restart_noise > 0
-    name = resolve_backend(backend, module, device, work=x.shape[0] * cfg.n_steps)
+    n, d = x.shape
+    per = max(1, batch_size // k)  # samples a batch, each once per restart
+    if k > 1 and n:  # batches of one size (see auto_batch_size)
+        per = math.ceil(n / math.ceil(n / per))
+    name = resolve_backend(backend, module, device, work=x.shape[0] * cfg.n_steps * k)
     step_fn = make_step_fn(name, module, cfg, device)
     # "auto" must never fail where the reference works: a compile error (no C++ compiler,
     # an unsupported module) falls back to eager with a warning, on the first batch.
     guard_compile = backend == "auto" and name == "compile"
-    n, d = x.shape
-    out = torch.empty_like(x)
-    out_clean = torch.empty_like(x) if clean else None
-    losses = torch.empty(n, dtype=x.dtype)
+    outs = [torch.empty_like(x) for _ in restarts]
+    outs_clean = [torch.empty_like(x) for _ in restarts] if clean else None
+    losses = [torch.empty(n, dtype=x.dtype) for _ in restarts]
     means = means.to(device)
     medians = None if medians is None else medians.to(device)
     direct_fill = None if direct_fill is None else direct_fill.to(device)
     lo = None if lo is None else lo.to(device)
     hi = None if hi is None else hi.to(device)
-    pad_to_full = name != "reference" and n > batch_size
-    n_fallback = n_clean_fallback = 0
-    desc = f"reverse imputation ({name})" + (f", restart {restart}" if restart else "")
-    for start in _batches(n, batch_size, verbose, desc):
-        stop = min(start + batch_size, n)
+    pad_to_full = name != "reference" and n > per
+    n_fallback = [0] * k
+    n_clean_fallback = [0] * k
+    desc = f"reverse imputation ({name})" + (f", {k} restarts" if k > 1 else "")
+    if restarts != [0] and k == 1:
+        desc += f", restart {restarts[0]}"
+    for start in _batches(n, per, verbose, desc):
+        stop = min(start + per, n)
+        size = stop - start
+        width = per if pad_to_full else size
         xb = x[start:stop].to(device)
         mb = miss[start:stop].to(device)
         rows = torch.arange(row_offset + start, row_offset + stop, device=device)
-        size = stop - start
-        if pad_to_full and size < batch_size:
-            pad = batch_size - size
-            xb = torch.cat([xb, torch.zeros(pad, d, dtype=xb.dtype, device=device)])
-            mb = torch.cat([mb, torch.zeros(pad, d, dtype=torch.bool, device=device)])
-            rows = torch.cat([rows, rows.new_zeros(pad)])
+        if width > size:
+            xb = torch.cat([xb, torch.zeros(width - size, d, dtype=xb.dtype, device=device)])
+            mb = torch.cat([mb, torch.zeros(width - size, d, dtype=torch.bool, device=device)])
+            rows = torch.cat([rows, rows.new_zeros(width - size)])
         x0 = initial_values(module, xb, mb, init, means, medians, direct_fill)
         if not torch.isfinite(x0).all():  # e.g. a direct start from an AE that emits NaN
             x0 = torch.where(torch.isfinite(x0), x0, means.to(x0.dtype))
-        if perturb:
-            noise = init_noise(noise_seed, rows, d, restart, device).to(x0.dtype)
-            x0 = _clamped(torch.where(mb, x0 + restart_noise * noise, x0), mb, lo, hi)
+        starts, keys = [], []
+        for r in restarts:
+            xr0 = x0
+            if r > 0 and restart_noise > 0:
+                noise = init_noise(cfg.seed, rows, d, r, device).to(x0.dtype)
+                xr0 = _clamped(torch.where(mb, x0 + restart_noise * noise, x0), mb, lo, hi)
+            starts.append(xr0)
+            keys.append(restart_rows(cfg.seed, rows, r))
+        x_all, m_all, keys = torch.cat(starts), mb.repeat(k, 1), torch.cat(keys)
         try:
-            xr, loss = reverse_impute(module, x0, mb, rows, cfg, lo, hi, step_fn=step_fn)
+            xr, loss = reverse_impute(module, x_all, m_all, keys, cfg, lo, hi, step_fn=step_fn)
         except Exception as err:  # any compiler failure: see guard_compile
             if not guard_compile:
                 raise
@@ -245,35 +278,47 @@ def impute_reverse(
                 stacklevel=3,
             )
             name, step_fn = "reference", make_step_fn("reference", module, cfg, device)
-            xr, loss = reverse_impute(module, x0, mb, rows, cfg, lo, hi, step_fn=step_fn)
+            xr, loss = reverse_impute(module, x_all, m_all, keys, cfg, lo, hi, step_fn=step_fn)
         guard_compile = False
         diverged = ~(torch.isfinite(xr).all(dim=1) & torch.isfinite(loss))
         if diverged.any():
             # No silent garbage: a row whose loop blew up keeps its (finite) start.
-            xr = torch.where(diverged[:, None], x0, xr)
-            n_fallback += int(diverged[:size].sum())
-        out[start:stop] = xr[:size].cpu()
-        losses[start:stop] = loss[:size].cpu()
-        if out_clean is not None:
-            xc = _clamped(clean_pass(module, xr, mb, cfg, rows, int(cfg.clean_samples)), mb, lo, hi)
-            bad = ~torch.isfinite(xc[:size]).all(dim=1)
+            xr = torch.where(diverged[:, None], x_all, xr)
+        xc = None
+        if outs_clean is not None:
+            xc = clean_pass(module, xr, m_all, cfg, keys, int(cfg.clean_samples))
+            xc = _clamped(xc, m_all, lo, hi)
+            bad = ~torch.isfinite(xc).all(dim=1)
             if bad.any():  # the clean pass falls back to the loop's result for that row
                 xc = torch.where(torch.isfinite(xc), xc, xr)
-                n_clean_fallback += int(bad.sum())
-            out_clean[start:stop] = xc[:size].cpu()
-    if n_fallback:
-        warnings.warn(
-            f"reverse training diverged (non-finite loss or values) for {n_fallback} of {n} "
-            f"rows; those rows keep their '{init}' starting values. Lower reverse_lr or check "
-            "the input scale.",
-            RuntimeWarning,
-            stacklevel=3,
+        for i in range(k):
+            part = slice(i * width, i * width + size)
+            outs[i][start:stop] = xr[part].cpu()
+            losses[i][start:stop] = loss[part].cpu()
+            n_fallback[i] += int(diverged[part].sum())
+            if xc is not None:
+                outs_clean[i][start:stop] = xc[part].cpu()
+                n_clean_fallback[i] += int(bad[part].sum())
+    for r, fell, fell_clean in zip(restarts, n_fallback, n_clean_fallback, strict=True):
+        which = f" (restart {r})" if k > 1 else ""
+        if fell:
+            warnings.warn(
+                f"reverse training diverged (non-finite loss or values) for {fell} of {n} "
+                f"rows{which}; those rows keep their '{init}' starting values. Lower "
+                "reverse_lr or check the input scale.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        if fell_clean:
+            warnings.warn(
+                f"the clean pass's output was not finite for {fell_clean} of {n} rows{which}; "
+                "those rows keep the reverse loop's values",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+    return [
+        ReverseOutput(
+            outs[i], outs_clean[i] if outs_clean is not None else None, losses[i], name, fell
         )
-    if n_clean_fallback:
-        warnings.warn(
-            f"the clean pass's output was not finite for {n_clean_fallback} of {n} rows; "
-            "those rows keep the reverse loop's values",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-    return ReverseOutput(out, out_clean, losses, name, n_fallback)
+        for i, fell in enumerate(n_fallback)
+    ]
