@@ -138,8 +138,8 @@ def fit_blend(
         # The world the kept trees learn in and transform runs in reads every observed
         # cell: its prior too (the held-out world's, fitted without the held cells, chose
         # the weights).
-        scaled = state.scaler.scale(x)
-        final = replace(state, prior=fit_gaussian(scaled, ~torch.isnan(scaled), seed=seed))
+        prior = fit_gaussian(torch.from_numpy(xs), torch.from_numpy(~missing), seed=seed)
+        final = replace(state, prior=prior)
     # Stored as float32 (TreeBlend.filled): a loaded blend must start from these values.
     filled = _loop(final, params, x_np, seed).astype(np.float32).astype(np.float64)
     world = missing | held_all  # what the held-out world imputes

@@ -418,21 +418,15 @@ def clean_pass(
     else:
         # Masks share one forward, up to CLEAN_ROWS rows: a small batch's passes cost
         # their calls, not their arithmetic. The sum keeps the masks' order.
+        def masked(k: int) -> torch.Tensor:
+            keep = dropout_keep(cfg.seed, rows, cfg.n_steps + 1 + k, x.shape[1], cfg.dropout)
+            return x * keep.to(x.dtype) * dropout_scale(cfg)
+
         group = max(1, CLEAN_ROWS // max(1, x.shape[0]))
         total = torch.zeros_like(x)
         for first in range(0, samples, group):
-            ks = range(first, min(first + group, samples))
-            masked = torch.cat(
-                [
-                    x
-                    * dropout_keep(cfg.seed, rows, cfg.n_steps + 1 + k, x.shape[1], cfg.dropout).to(
-                        x.dtype
-                    )
-                    * dropout_scale(cfg)
-                    for k in ks
-                ]
-            )
-            for part in module(masked).split(x.shape[0]):
+            batch = torch.cat([masked(k) for k in range(first, min(first + group, samples))])
+            for part in module(batch).split(x.shape[0]):
                 total = total + part
         out = torch.where(miss, total / samples, x)
     if cfg is not None and uses_prior(cfg):
