@@ -60,7 +60,7 @@ class Pass:
     """One pass of trees: a weight per feature and the trees of the features above 0."""
 
     weights: np.ndarray  # (D,) float64 in [0, 1]
-    models: dict = field(default_factory=dict, repr=False)  # feature -> fitted regressor
+    models: dict = field(default_factory=dict, repr=False)  # feature -> regressor Forest
     #: (first, stop) of a categorical column's one-hot features -> :class:`CategoryTrees`
     classifiers: dict = field(default_factory=dict, repr=False)
 
@@ -192,6 +192,49 @@ def other_block(x: np.ndarray, cols: slice) -> np.ndarray:
     return np.delete(x, np.arange(cols.start, cols.stop), axis=1)
 
 
+@dataclass
+class Forest:
+    """A fitted ExtraTrees ensemble without the ensemble object: its trees in the order
+    scikit-learn's ``ExtraTreesRegressor`` / ``ExtraTreesClassifier`` would hold them
+    (``estimators_``) and, for a classifier, the labels its encoded classes stand for
+    (``classes_``). :func:`fit_forest` builds it; :func:`forest_predict` and
+    :func:`forest_predict_proba` read it (or a scikit-learn forest)."""
+
+    estimators_: list
+    classes_: np.ndarray | None = None
+
+
+def fit_forest(x: np.ndarray, y: np.ndarray, random_state: int, classifier: bool = False) -> Forest:
+    """``ExtraTreesRegressor(N_TREES, random_state=random_state).fit(x, y)`` (or
+    ``ExtraTreesClassifier``'s with ``classifier``), tree for tree, without the ensemble:
+    the forest's default parameters on each ``ExtraTreeRegressor`` / ``ExtraTreeClassifier``,
+    each tree's seed drawn from ``RandomState(random_state)`` in turn as the forest draws
+    them, the input converted once to the trees' float32 (a classifier's labels encoded as
+    the forest encodes them), and each tree fitted with ``check_input=False``, as the
+    forest fits it. The forest's own fit clones a template estimator for every tree; on a
+    blend's small tables that is a fifth of the fit (30 trees of 392 x 8: 41 ms against 32
+    ms on the 2-core CPU). Complete inputs only: the blend's tables have no NaN."""
+    from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
+    from sklearn.tree import ExtraTreeClassifier, ExtraTreeRegressor
+
+    forest, tree = (
+        (ExtraTreesClassifier, ExtraTreeClassifier)
+        if classifier
+        else (ExtraTreesRegressor, ExtraTreeRegressor)
+    )
+    defaults = forest().get_params()  # the forest's values of the parameters it passes on
+    params = {k: defaults[k] for k in tree().get_params() if k in defaults}
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    classes = None
+    if classifier:
+        classes, y = np.unique(y, return_inverse=True)
+    y = np.ascontiguousarray(np.reshape(y, (-1, 1)), dtype=np.float64)
+    draw = np.random.RandomState(random_state)
+    seeds = [draw.randint(np.iinfo(np.int32).max) for _ in range(N_TREES)]
+    trees = [tree(**{**params, "random_state": s}).fit(x, y, check_input=False) for s in seeds]
+    return Forest(trees, classes)
+
+
 def forest_predict(model, x: np.ndarray) -> np.ndarray:
     """``model.predict(x)`` of a fitted forest regressor, bit for bit, without joblib:
     its trees' predictions summed in their order in float64, then divided by their count,
@@ -227,7 +270,7 @@ def fit_trees(
     n_jobs: int | None = None,
     groups: Sequence[slice] = (),
 ) -> tuple[dict, dict]:
-    """An ExtraTrees regressor per feature ``j`` in ``features`` (feature -> model),
+    """An ExtraTrees regressor per feature ``j`` in ``features`` (feature -> :class:`Forest`),
     predicting ``targets[:, j]`` (NaN = missing) from the other columns of ``inputs``
     (complete) on the rows where it is observed, and an ExtraTrees classifier per
     categorical column in ``groups`` (its one-hot features; ``(first, stop)`` ->
@@ -237,7 +280,6 @@ def fit_trees(
     in one (a 569 x 30 table: 1.36 s against 1.73 s with each forest's trees spread over
     the threads instead)."""
     from joblib import effective_n_jobs
-    from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
 
     jobs = []
     columns = [(slice(int(j), int(j) + 1), False) for j in features]
@@ -255,13 +297,12 @@ def fit_trees(
     def fit(job: tuple[slice, bool, np.ndarray, int]):
         cols, category, rows, state = job
         if not category:
-            model = ExtraTreesRegressor(N_TREES, random_state=state)
-            return model.fit(other_columns(inputs[rows], cols.start), targets[rows, cols.start])
+            x = other_columns(inputs[rows], cols.start)
+            return fit_forest(x, targets[rows, cols.start], state)
         block = targets[:, cols]
         seen = block[~np.isnan(block[:, 0])]
         labels = np.argmax(targets[rows, cols], axis=1)
-        model = ExtraTreesClassifier(N_TREES, random_state=state)
-        model.fit(other_block(inputs[rows], cols), labels)
+        model = fit_forest(other_block(inputs[rows], cols), labels, state, classifier=True)
         return CategoryTrees(model, seen.min(0), seen.max(0))
 
     width = inputs.shape[1]

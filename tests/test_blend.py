@@ -369,19 +369,45 @@ def test_threads_change_the_speed_of_the_trees_never_the_trees():
     assert list(serial) == list(threaded) == list(range(20))
     for j in features:
         x = trees.other_columns(inputs, j)
-        assert np.array_equal(serial[j].predict(x), threaded[j].predict(x))
+        assert np.array_equal(
+            trees.forest_predict(serial[j], x), trees.forest_predict(threaded[j], x)
+        )
 
 
-def test_forest_predict_is_the_forests_own_predict_bit_for_bit():
-    # The blend's predict skips joblib's per-tree dispatch; the numbers must be scikit-learn's.
+def test_the_blends_forests_are_scikit_learns_bit_for_bit():
+    # The blend builds its trees without the ensemble and sums their predictions without
+    # joblib; forest for forest, the numbers must be scikit-learn's ExtraTrees'.
+    from sklearn.ensemble import ExtraTreesRegressor
+
     rng = np.random.default_rng(11)
     inputs = rng.normal(size=(300, 8))
     inputs[:, 0] = np.round(inputs[:, 1] * 3)  # ties and thresholds, float64 on the way in
     targets = np.where(rng.random(inputs.shape) < 0.3, np.nan, inputs * 1.7 + 0.1)
     forests, _ = trees.fit_trees(inputs, targets, np.arange(8), seed=2)
+    assert list(forests) == list(range(8))
     fresh = rng.normal(size=(57, 8)) * 4  # beyond the training range too
     for j, model in forests.items():
+        rows = ~np.isnan(targets[:, j])
+        state = int(np.random.SeedSequence([2, 0, j]).generate_state(1)[0] >> 1)
+        theirs = ExtraTreesRegressor(trees.N_TREES, random_state=state)
+        theirs.fit(trees.other_columns(inputs[rows], j), targets[rows, j])
         x = trees.other_columns(fresh, j)
         ours = trees.forest_predict(model, x)
         assert ours.dtype == np.float64 and ours.shape == (57,)
-        assert np.array_equal(ours, model.predict(x))
+        assert np.array_equal(ours, theirs.predict(x))
+        assert np.array_equal(trees.forest_predict(theirs, x), theirs.predict(x))
+
+
+@pytest.mark.parametrize("labels", [[0, 1, 2], [3, 7, 11, 12]])
+def test_a_categorys_forest_is_scikit_learns_classifier_bit_for_bit(labels):
+    from sklearn.ensemble import ExtraTreesClassifier
+
+    rng = np.random.default_rng(len(labels))
+    x = rng.normal(size=(250, 6))
+    x[:, 1] = np.round(x[:, 1])
+    y = np.asarray(labels)[rng.integers(0, len(labels), 250)]
+    ours = trees.fit_forest(x, y, 987, classifier=True)
+    theirs = ExtraTreesClassifier(trees.N_TREES, random_state=987).fit(x, y)
+    assert np.array_equal(ours.classes_, theirs.classes_)
+    fresh = rng.normal(size=(33, 6)) * 2
+    assert np.array_equal(trees.forest_predict_proba(ours, fresh), theirs.predict_proba(fresh))
