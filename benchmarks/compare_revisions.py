@@ -4,8 +4,11 @@ Every change that buys speed must show what it does to accuracy. This runs the s
 measurement -- revml's defaults fit and transform on peer-suite tables under validation
 masks (``suite.VALIDATION_SEEDS``; the scored seeds are never used to choose anything) -- once
 with the package of ``--base`` (checked out into a temporary directory) and once with this
-work tree, one after the other in fresh processes on the same machine, and prints a table of
-error and fit / transform seconds side by side with their ratios. ``--random-states``
+work tree, in fresh processes on the same machine, and prints a table of error and fit /
+transform seconds side by side with their ratios. The two revisions take turns table by
+table, the first of each pair alternating (base, new; new, base; ...): a shared CPU's speed
+drifts over a run of minutes, and one revision measured after the other would take all of
+that drift as its own. ``--random-states``
 repeats every fit with other training seeds: a change of a few tenths of a percent on one
 seed is often the training's own noise, and the mean over seeds tells the two apart.
 
@@ -74,11 +77,11 @@ def measure(
     return rows
 
 
-def _run_at(tree: Path, args: argparse.Namespace) -> list[dict]:
-    """``measure`` in a fresh process that imports revml from ``tree``."""
+def _run_at(tree: Path, args: argparse.Namespace, tables: list[str]) -> list[dict]:
+    """``measure`` of ``tables`` in a fresh process that imports revml from ``tree``."""
     env = {**os.environ, "PYTHONPATH": str(tree) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [sys.executable, __file__, "--measure", "--seed", str(args.seed),
-           "--tables", *args.tables, "--mechanisms", *args.mechanisms,
+           "--tables", *tables, "--mechanisms", *args.mechanisms,
            "--random-states", *map(str, args.random_states)]  # fmt: skip
     out = subprocess.run(cmd, env=env, cwd=tree, capture_output=True, text=True)
     if out.returncode:
@@ -184,8 +187,11 @@ def main() -> None:
         archive = subprocess.run(["git", "archive", base], cwd=ROOT, capture_output=True,
                                  check=True).stdout  # fmt: skip
         subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
-        base_rows = _run_at(tree, args)
-    new_rows = _run_at(ROOT, args)
+        base_rows, new_rows = [], []
+        for i, name in enumerate(args.tables):
+            turns = [(tree, base_rows), (ROOT, new_rows)]
+            for where, rows in turns if i % 2 == 0 else turns[::-1]:
+                rows.extend(_run_at(where, args, [name]))
     rows = compare(base_rows, new_rows)
     table = markdown(rows, base)
     print(table)
@@ -194,6 +200,7 @@ def main() -> None:
         "environment": environment(base_rows[0]["torch_threads"]),
         "base_revision": base,
         "args": {k: v for k, v in vars(args).items() if k != "measure"},
+        "order": "table by table, the first revision of each table alternating (base first)",
         "rows": rows,
         "base_runs": base_rows,
         "new_runs": new_rows,
