@@ -49,10 +49,12 @@ MAX_TREE_ROWS = 5000
 SHRINK_CELLS = 50.0
 #: Features train their forests side by side, one forest a thread, only where a feature
 #: has at least this many cells (rows x inputs): below it Python's share of a forest's fit
-#: holds the threads back and they cost more than they gain (30 trees a feature on the
-#: 2-core CPU: 150 x 6, 0.14 s in two threads against 0.09 s in one; 400 x 8, 0.16 against
-#: 0.19).
-PARALLEL_TREE_CELLS = 5000
+#: holds the threads back. Every feature's 30 trees on the 2-core CPU, 20% of the targets
+#: missing, median of 5, one thread against two (:func:`fit_forest`'s trees): 150 x 6,
+#: 109 ms against 105; 300 x 7, 117 against 102; 392 x 8, 170 against 125; 263 x 17, 415
+#: against 279. (With scikit-learn's forest fit, which clones an estimator a tree, 150 x 6
+#: took 0.14 s in two threads against 0.09 s in one, and this was 5,000.)
+PARALLEL_TREE_CELLS = 1000
 
 
 @dataclass
