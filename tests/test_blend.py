@@ -343,8 +343,8 @@ def test_gaussian_step_is_the_conditional_mean_at_weight_one():
 def test_a_pass_that_gains_too_little_is_not_kept(monkeypatch):
     """On a low-rank normal table the Gaussian step already knows what trees could add: the
     first pass of trees lowers the held cells' error by less than MIN_PASS_GAIN and the blend
-    ends there (no kept trees, no second pass). With the bar at 0 the same fit keeps both
-    passes, so it is the rule, not a lack of gain, that drops them."""
+    ends there (no kept trees, no second pass). With the bar at 0 the same fit keeps two
+    passes or more, so it is the rule, not a lack of gain, that drops them."""
     import revml.blending as blending
 
     rng = np.random.default_rng(4)
@@ -352,7 +352,53 @@ def test_a_pass_that_gains_too_little_is_not_kept(monkeypatch):
     damaged, _ = _damaged(x, seed=5)
     assert ReverseImputer(**FAST).fit(damaged).fitted_blend_weights_.shape == (1, 6)
     monkeypatch.setattr(blending, "MIN_PASS_GAIN", 0.0)
-    assert ReverseImputer(**FAST).fit(damaged).fitted_blend_weights_.shape == (1 + N_PASSES, 6)
+    monkeypatch.setattr(blending, "LATE_PASS_GAIN", 0.0)
+    kept = ReverseImputer(**FAST).fit(damaged).fitted_blend_weights_
+    assert kept.shape[0] >= 1 + 2 and kept.shape[1] == 6  # (a third can make it worse)
+
+
+def test_a_third_pass_is_tried_only_after_a_second_that_gained_enough(monkeypatch):
+    """The third pass's trial trees are trained only where the second pass lowered the held
+    cells' error by LATE_PASS_GAIN: with the bar just above the second pass's measured gain
+    the blend stops after two passes, just below it it tries (and here keeps) a third, and
+    the first two passes are the same fit either way."""
+    import revml.blending as blending
+
+    assert N_PASSES == 3
+    rng = np.random.default_rng(8)
+    x = rng.uniform(size=(400, 5))
+    x[:, 1] = np.floor(4 * x[:, 0]) + 0.05 * rng.normal(size=400)  # steps: trees know them
+    x[:, 2] = (x[:, 0] > 0.5) * x[:, 3] + 0.05 * rng.normal(size=400)
+    damaged, _ = _damaged(x, seed=9)
+    monkeypatch.setattr(blending, "MIN_PASS_GAIN", 0.0)  # every tried pass is kept
+    gains, steps = [], []
+    measured, fit_trees = blending._gain, blending.fit_trees
+
+    def gain(*args):
+        gains.append(measured(*args))
+        return gains[-1]
+
+    def counted(*args, **kwargs):
+        steps.append(args[4])
+        return fit_trees(*args, **kwargs)
+
+    monkeypatch.setattr(blending, "_gain", gain)
+    monkeypatch.setattr(blending, "fit_trees", counted)
+    monkeypatch.setattr(blending, "LATE_PASS_GAIN", 0.0)
+    three = ReverseImputer(**FAST).fit(damaged).fitted_blend_weights_
+    assert three.shape == (1 + 3, 5)
+    second = gains[1]
+    assert second > 0, gains
+    assert steps == [0, 0, 1, 1, 2, 2]  # trial and kept trees a pass
+    gains.clear(), steps.clear()
+    monkeypatch.setattr(blending, "LATE_PASS_GAIN", second * 1.0001)
+    two = ReverseImputer(**FAST).fit(damaged).fitted_blend_weights_
+    assert two.shape == (1 + 2, 5) and steps == [0, 0, 1, 1]
+    np.testing.assert_array_equal(two, three[:3])
+    gains.clear(), steps.clear()
+    monkeypatch.setattr(blending, "LATE_PASS_GAIN", second * 0.9999)
+    again = ReverseImputer(**FAST).fit(damaged).fitted_blend_weights_
+    np.testing.assert_array_equal(again, three)
 
 
 def test_threads_change_the_speed_of_the_trees_never_the_trees():
