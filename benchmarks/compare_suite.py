@@ -21,6 +21,14 @@ case is left out of that case.
 Keep the seeds at their default (the scored split, 0-2) for results; ``--validation``
 uses mask seeds 100-102, the split for choosing defaults.
 
+``--peers-from EARLIER.json`` reuses the rows of every method this run does not run from
+an earlier run of the same protocol (the same cap, and every (table, mechanism, seed) of
+this run present there), so that a change to revml is ranked against the peers without
+fitting them again (MissForest costs about 17 s a cell). The peers are seeded and do not
+depend on revml, so their rows stand as long as their versions do; the JSON names the
+earlier file, its git revision and its environment, and marks each reused row
+``"reused": true``. The summary ranks this run's methods and the reused ones together.
+
     OMP_NUM_THREADS=1 python benchmarks/compare_suite.py --tables penguins,airquality \\
         --methods mean,knn,missforest,miceforest --mechanisms mcar20 --seeds 0
 """
@@ -246,6 +254,16 @@ def _json_default(value: Any) -> Any:
     return repr(value)
 
 
+def _earlier_rows(path: str, max_rows: int | None, running: set[str]) -> list[dict]:
+    """The rows of ``path`` (an earlier compare_suite result) of the methods not in
+    ``running``; refuses a file of another protocol (another row cap or split)."""
+    with open(path) as f:
+        old = json.load(f)
+    if old["args"].get("max_rows") != max_rows:
+        raise SystemExit(f"{path} capped tables at {old['args'].get('max_rows')}, not {max_rows}")
+    return [r for r in old["rows"] if r["method"] not in running and not r.get("reused")]
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tables", default="all", help="comma-separated names (default: all)")
@@ -266,6 +284,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--max-rows", type=int, default=None, help="subsample larger tables (seed 0)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--out", default="benchmarks/results/compare_suite.json")
+    ap.add_argument(
+        "--peers-from",
+        default=None,
+        help="an earlier result of the same protocol: rank against its other methods' rows",
+    )
     args = ap.parse_args(argv)
     if args.seeds is not None and args.validation:
         ap.error("--seeds and --validation are exclusive")
@@ -312,6 +335,17 @@ def main(argv: list[str] | None = None) -> None:
     }
     out = Path(args.out)
     rows: list[dict] = result["rows"]
+    earlier = _earlier_rows(args.peers_from, args.max_rows, set(methods)) if args.peers_from else []
+    if args.peers_from:
+        with open(args.peers_from) as f:
+            old = json.load(f)
+        result["peers_from"] = {
+            "path": str(args.peers_from),
+            "git_revision": old["environment"].get("git_revision"),
+            "environment": old["environment"],
+        }
+        methods += [m for m in old["methods"] if m not in methods]
+        result["methods"] |= {m: d for m, d in old["methods"].items() if m not in result["methods"]}
     for table in tables:
         frame = table.load(args.max_rows)
         info = suite.describe(table, frame)
@@ -332,6 +366,11 @@ def main(argv: list[str] | None = None) -> None:
                     "seed": seed,
                     "hidden_share": float(mask.sum() / frame.notna().to_numpy().sum()),
                 }
+                key = (table.name, mech, seed)
+                reused = [r for r in earlier if (r["table"], r["mechanism"], r["seed"]) == key]
+                if args.peers_from and not reused:
+                    raise SystemExit(f"{args.peers_from} has no rows for {key}")
+                rows.extend(r | {"reused": True} for r in reused)
                 for peer in runnable:
                     row = base | {"method": peer.name}
                     row |= run_cell(peer, frame, damaged, mask, ranges, seed)
