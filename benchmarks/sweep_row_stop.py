@@ -14,6 +14,12 @@ table prints, per tolerance, the RMSE ratio to ``tol`` 0 (geometric mean and wor
 the cells) and the mean share of row-steps saved.
 
     OMP_NUM_THREADS=1 python benchmarks/sweep_row_stop.py --tols 0 0.01 0.02
+    python benchmarks/sweep_row_stop.py --data-dir ../shared/data/mnist --tols 0 0.01 0.02
+
+``--data-dir`` runs the images instead: one float32 fit (15,000 training digits, 30
+epochs, ``image_shape=(28, 28)``, as ``sweep_loop.py``), then 1,000 held-out *training*
+digits under the comparison table's four damages (mask seed 5), missing-pixel accuracy
+and RMSE per tolerance (``--out`` defaults to ``sweep_row_stop_mnist.json``).
 
 Writes ``benchmarks/results/sweep_row_stop.json`` (device, threads, versions, revision).
 """
@@ -81,8 +87,12 @@ def main() -> None:
     ap.add_argument("--tols", type=float, nargs="+", default=[0.0, 0.01, 0.02])
     ap.add_argument("--window", type=int, default=10)
     ap.add_argument("--min-step", type=int, default=20)
-    ap.add_argument("--out", default=str(HERE / "results" / "sweep_row_stop.json"))
+    ap.add_argument("--data-dir", default=None, help="MNIST: the images instead of tables")
+    ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    if args.data_dir is not None:
+        return images(args)
+    args.out = args.out or str(HERE / "results" / "sweep_row_stop.json")
     if args.seed not in suite.VALIDATION_SEEDS:
         ap.error(f"--seed must be a validation seed {suite.VALIDATION_SEEDS}, not a scored one")
     if 0.0 not in args.tols:
@@ -134,6 +144,58 @@ def main() -> None:
          "total_seconds": time.perf_counter() - t0},
     )  # fmt: skip
     print(f"wrote {args.out}")
+
+
+def images(args: argparse.Namespace) -> None:
+    from comparison_table import DAMAGES, damage_mask
+    from sweep_scaling import validation_digits
+
+    from revml.metrics import image_scores
+
+    t0 = time.perf_counter()
+    fit, val, _ = validation_digits(args.data_dir)
+    state = args.random_states[0]
+    imp = ReverseImputer(image_shape=(28, 28), epochs=30, random_state=state, precision="float32")
+    imp.fit(fit)
+    imp.set_params(backend="reference")
+    print(f"fitted in {time.perf_counter() - t0:.0f} s", flush=True)
+    rows = []
+    for damage, tol in itertools.product(DAMAGES, args.tols):
+        miss = damage_mask(damage, len(val), seed=5)
+        counts = {"saved": 0, "row_steps": 0}
+        t = time.perf_counter()
+        with frozen_rows(tol, args.window, args.min_step, counts):
+            filled = np.asarray(imp.transform(np.where(miss, np.nan, val)))
+        scores = image_scores(filled, val, miss)
+        rows.append(
+            {"damage": damage, "tol": tol, "random_state": state,
+             "missing_accuracy": scores["missing_accuracy"], "missing_rmse": scores["missing_rmse"],
+             "transform_seconds": time.perf_counter() - t,
+             "saved_share": counts["saved"] / max(counts["row_steps"], 1)}
+        )  # fmt: skip
+        saved = rows[-1]["saved_share"]
+        print(f"{damage:<8} tol {tol:<6g} acc {scores['missing_accuracy']:.4f} rmse "
+              f"{scores['missing_rmse']:.4f} saved {saved:.3f}", flush=True)  # fmt: skip
+    base = {r["damage"]: r for r in rows if r["tol"] == 0}
+    lines = ["| tol | " + " | ".join(DAMAGES) + " |", "|---|" + "---|" * len(DAMAGES)]
+    for tol in args.tols:
+        cells = []
+        for r in (r for r in rows if r["tol"] == tol):
+            ref = base[r["damage"]]
+            points = 100 * (r["missing_accuracy"] - ref["missing_accuracy"])
+            cells.append(f"{points:+.2f} pts, RMSE x{r['missing_rmse'] / ref['missing_rmse']:.4f}, "
+                         f"saved {r['saved_share']:.0%}")  # fmt: skip
+        lines.append(f"| {tol:g} | " + " | ".join(cells) + " |")
+    table = "\n".join(lines)
+    print(table)
+    out = Path(args.out or HERE / "results" / "sweep_row_stop_mnist.json")
+    write_json(
+        out,
+        {"benchmark": "sweep_row_stop", "data": "mnist", "environment":
+         environment(torch.get_num_threads()), "args": vars(args), "rows": rows, "table": table,
+         "total_seconds": time.perf_counter() - t0},
+    )  # fmt: skip
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
