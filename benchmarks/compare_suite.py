@@ -254,14 +254,14 @@ def _json_default(value: Any) -> Any:
     return repr(value)
 
 
-def _earlier_rows(path: str, max_rows: int | None, running: set[str]) -> list[dict]:
-    """The rows of ``path`` (an earlier compare_suite result) of the methods not in
-    ``running``; refuses a file of another protocol (another row cap or split)."""
+def _earlier_rows(path: str, max_rows: int | None, running: set[str]) -> tuple[dict, list]:
+    """``path`` (an earlier compare_suite result) and its rows of the methods not in
+    ``running``; refuses a file of another protocol (another row cap)."""
     with open(path) as f:
         old = json.load(f)
     if old["args"].get("max_rows") != max_rows:
         raise SystemExit(f"{path} capped tables at {old['args'].get('max_rows')}, not {max_rows}")
-    return [r for r in old["rows"] if r["method"] not in running and not r.get("reused")]
+    return old, [r for r in old["rows"] if r["method"] not in running and not r.get("reused")]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -335,10 +335,9 @@ def main(argv: list[str] | None = None) -> None:
     }
     out = Path(args.out)
     rows: list[dict] = result["rows"]
-    earlier = _earlier_rows(args.peers_from, args.max_rows, set(methods)) if args.peers_from else []
+    earlier = []
     if args.peers_from:
-        with open(args.peers_from) as f:
-            old = json.load(f)
+        old, earlier = _earlier_rows(args.peers_from, args.max_rows, set(methods))
         result["peers_from"] = {
             "path": str(args.peers_from),
             "git_revision": old["environment"].get("git_revision"),
