@@ -357,14 +357,16 @@ def test_a_pass_that_gains_too_little_is_not_kept(monkeypatch):
     assert kept.shape[0] >= 1 + 2 and kept.shape[1] == 6  # (a third can make it worse)
 
 
-def test_a_third_pass_is_tried_only_after_a_second_that_gained_enough(monkeypatch):
-    """The third pass's trial trees are trained only where the second pass lowered the held
-    cells' error by LATE_PASS_GAIN: with the bar just above the second pass's measured gain
-    the blend stops after two passes, just below it it tries (and here keeps) a third, and
-    the first two passes are the same fit either way."""
+def test_a_pass_after_the_second_is_tried_only_after_one_that_gained_enough(monkeypatch):
+    """A pass after the second trains its trial trees only where the pass before it lowered
+    the held cells' error by LATE_PASS_GAIN: with the bar just above the second pass's
+    measured gain the blend stops after two passes, just below it it tries (and here keeps)
+    a third, and the first two passes are the same fit either way; with a fourth allowed,
+    the third pass's gain decides it the same way."""
     import revml.blending as blending
 
-    assert N_PASSES == 3
+    assert N_PASSES >= 4
+    monkeypatch.setattr(blending, "N_PASSES", 3)
     rng = np.random.default_rng(8)
     x = rng.uniform(size=(400, 5))
     x[:, 1] = np.floor(4 * x[:, 0]) + 0.05 * rng.normal(size=400)  # steps: trees know them
@@ -399,6 +401,22 @@ def test_a_third_pass_is_tried_only_after_a_second_that_gained_enough(monkeypatc
     monkeypatch.setattr(blending, "LATE_PASS_GAIN", second * 0.9999)
     again = ReverseImputer(**FAST).fit(damaged).fitted_blend_weights_
     np.testing.assert_array_equal(again, three)
+    monkeypatch.setattr(blending, "N_PASSES", 4)
+    gains.clear(), steps.clear()
+    monkeypatch.setattr(blending, "LATE_PASS_GAIN", 0.0)
+    ReverseImputer(**FAST).fit(damaged)
+    assert steps[:7] == [0, 0, 1, 1, 2, 2, 3], steps  # the fourth pass's trial trees
+    gains.clear(), steps.clear()
+
+    def no_third_gain(*args):  # the third pass reports no gain: no fourth is tried
+        gains.append(measured(*args) if len(gains) != 2 else 0.0)
+        return gains[-1]
+
+    monkeypatch.setattr(blending, "_gain", no_third_gain)
+    monkeypatch.setattr(blending, "LATE_PASS_GAIN", second * 0.5)
+    stopped = ReverseImputer(**FAST).fit(damaged).fitted_blend_weights_
+    assert steps == [0, 0, 1, 1, 2, 2], steps
+    np.testing.assert_array_equal(stopped, three)
 
 
 def test_threads_change_the_speed_of_the_trees_never_the_trees():
