@@ -177,15 +177,14 @@ def fit_blend(
         weights = choose_weights(xs, table, trees, held_np)
         weights += choose_group_weights(xs, table, trees, held_all, groups)
         moved = weights * trees + (1 - weights) * table
-        if not (weights > 0).any() or not (
-            (numeric and _pays(moved, table, xs, held_np))
-            or (categorical and _pays(moved, table, xs, held_cat))
-        ):
+        if not (weights > 0).any():
             break
-        gain = max(
+        gain = max(  # a pass pays if it lowers either kind's held error enough
             _gain(moved, table, xs, held_np) if numeric else 0.0,
             _gain(moved, table, xs, held_cat) if categorical else 0.0,
         )
+        if gain < MIN_PASS_GAIN:
+            break
         table = moved
         kept_features, kept_groups = blended(weights, groups)
         step = Pass(weights, *fit_trees(current, xs, kept_features, seed, p, jobs, kept_groups))
@@ -194,11 +193,6 @@ def fit_blend(
     if not blend.passes and not gaussian.any():
         return final
     return replace(final, blend=blend)
-
-
-def _pays(moved: np.ndarray, before: np.ndarray, truth: np.ndarray, held: np.ndarray) -> bool:
-    """Whether ``moved`` lowers the error on the ``held`` entries by :data:`MIN_PASS_GAIN`."""
-    return _held_error(moved, truth, held) <= (1 - MIN_PASS_GAIN) * _held_error(before, truth, held)
 
 
 def _gain(moved: np.ndarray, before: np.ndarray, truth: np.ndarray, held: np.ndarray) -> float:
