@@ -7,8 +7,7 @@ Times one training epoch of revml's default autoencoder, through the real traini
   does), batch and architecture sized by revml's defaults;
 * two synthetic tables of 2,048 rows with 30 and 200 features (sizes in between);
 * MNIST-sized work: 10,240 rows of 784 features (40 updates of 256 rows: one epoch of the
-  full 60,000 digits is 235 such updates), the default masked autoencoder (784-768-384-64 since
-  ``sweep_width.py``; ``threads.json`` measured the earlier 784-1024-512-64);
+  full 60,000 digits is 235 such updates), the default 784-1024-512-64 autoencoder;
 
 each with ``torch.set_num_threads(1)`` and with every core, on an otherwise idle machine
 and beside a second busy process (a single-threaded numpy matrix-product loop, the kind of

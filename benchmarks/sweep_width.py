@@ -1,13 +1,13 @@
 """The MNIST autoencoder's width against its fit time, on held-out training digits.
 
 The masked autoencoder's fit on MNIST is GEMM-bound on a CPU: the products of one update
-scale with the hidden widths (:func:`revml.model.default_architecture` chose 1024-512-64
-for 784 features, now 768-384-64 from this sweep). This fits several side by side
-in one run, with everything else at its default (``image_shape=(28, 28)``, as the MNIST
-command fits), on the first 55,000 training digits, and scores revml's default loop on the
-same 1,000 held-out training digits (55,000 on; never test digits) under four damage
-patterns, on the missing pixels. Prints one line per (width, damage) and writes JSON with
-the fit's seconds and updates, the device, threads, versions and git revision.
+scale with the hidden widths (:func:`revml.model.default_architecture` gives 1024-512-64
+for 784 features). This fits several widths side by side in one run, everything else at its
+default (``image_shape=(28, 28)``, as the MNIST command fits), on the first 55,000 training
+digits, and scores revml's default loop on the same 1,000 held-out training digits (55,000
+on; never test digits) under four damage patterns, on the missing pixels. Prints one line
+per (width, damage) and writes JSON with the fit's seconds and updates, the device,
+threads, versions and git revision.
 
     python benchmarks/sweep_width.py --data-dir ../shared/data/mnist
     python benchmarks/sweep_width.py --data-dir ../shared/data/mnist --widths 1024,512 512,256

@@ -39,11 +39,10 @@ def default_architecture(n_features: int, masked: bool = False) -> tuple[tuple[i
     ``masked=True`` sizes an autoencoder trained with masking (the default of
     :class:`revml.ReverseImputer`): hidden entries cannot be copied through, so it needs
     no narrow bottleneck and gains from capacity -- half the features, at most 64, and
-    hidden widths of 2D up to 768, then half that (on validation digits, 1024-512-64
-    imputed missing rows better than 512-128-32: 90.9% against 90.2%; 768-384-64 then
-    fitted 1.45-1.57x faster than 1024-512-64 for 0.02-0.08 points of missing-pixel
-    accuracy, mean of two training seeds over four damage patterns, and 512-256-64 lost
-    0.19-0.23 with one seed: ``benchmarks/sweep_width.py``).
+    hidden widths of 2D up to 1024, then half that (on validation digits, 1024-512-64
+    imputes missing rows better than 512-128-32: 90.9% against 90.2%; 768-384-64 fitted
+    1.3-1.6x faster but lost 0.02-0.08 points on validation digits and 0.24 on the MNIST
+    command's test rows, ``benchmarks/sweep_width.py``: not adopted).
 
     Without masking:
     The bottleneck must be well below the input width, or the autoencoder learns the
@@ -61,12 +60,12 @@ def default_architecture(n_features: int, masked: bool = False) -> tuple[tuple[i
     >>> default_architecture(10)
     ((32, 16), 3)
     >>> default_architecture(784, masked=True)
-    ((768, 384), 64)
+    ((1024, 512), 64)
     """
     if n_features < 2:
         raise ValueError(f"an autoencoder needs at least 2 features, got {n_features}")
     if masked:
-        first = min(768, max(64, 2 * n_features))
+        first = min(1024, max(64, 2 * n_features))
         return (first, first // 2), max(1, min(64, n_features // 2))
     bottleneck = max(1, min(32, round(1.3 * n_features ** (1 / 3)), n_features // 2))
     first = min(512, max(32, 2 * n_features))
