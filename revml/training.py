@@ -281,7 +281,7 @@ def train_autoencoder(
 def _overhead_bound(module: nn.Module, cfg: TrainConfig) -> bool:
     """Whether an update is small enough for the hand-written one to pay: below
     :data:`revml.threads.SMALL_GEMM` multiply-adds in the largest product it is 2.6x faster
-    (a 30-column table's network); for a 784-1024-512 network at batch 256 (2.1e8) autograd's
+    (a 30-column table's network); at MNIST's 784-1024-512 at batch 256 (2.1e8) autograd's
     own backward was faster (33.4 against 37.5 ms an update, 2-core CPU)."""
     return gemm_size(cfg.batch_size, layer_widths(module)) < SMALL_GEMM
 
