@@ -61,10 +61,15 @@ def main() -> None:
         for kind, miss in damages.items():
             t = time.perf_counter()
             out = imp.transform(masks.apply(val, miss))
-            row = {"hidden": list(hidden), "random_state": args.random_state, "damage": kind}
-            row |= {"fit_seconds": fit_s}
-            row |= {"updates": updates} | image_scores(out, val, miss)
-            row["transform_seconds"] = time.perf_counter() - t
+            row = {
+                "hidden": list(hidden),
+                "random_state": args.random_state,
+                "damage": kind,
+                "fit_seconds": fit_s,
+                "updates": updates,
+                **image_scores(out, val, miss),
+                "transform_seconds": time.perf_counter() - t,
+            }
             rows.append(row)
             print(
                 f"  {kind:<7} acc {row['missing_accuracy']:.4f} rmse {row['missing_rmse']:.4f} "
