@@ -220,6 +220,7 @@ def fit_forest(x: np.ndarray, y: np.ndarray, random_state: int, classifier: bool
     forest fits it. The forest's own fit clones a template estimator for every tree; on a
     blend's small tables that is a fifth of the fit (30 trees of 392 x 8: 41 ms against 32
     ms on the 2-core CPU). Complete inputs only: the blend's tables have no NaN."""
+    from sklearn import config_context
     from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
     from sklearn.tree import ExtraTreeClassifier, ExtraTreeRegressor
 
@@ -237,7 +238,19 @@ def fit_forest(x: np.ndarray, y: np.ndarray, random_state: int, classifier: bool
     y = np.ascontiguousarray(np.reshape(y, (-1, 1)), dtype=np.float64)
     draw = np.random.RandomState(random_state)
     seeds = [draw.randint(np.iinfo(np.int32).max) for _ in range(N_TREES)]
-    trees = [tree(**{**params, "random_state": s}).fit(x, y, check_input=False) for s in seeds]
+    trees = []
+    # A tree makes RandomState(seed) of its int seed; handed one reseeded in place it
+    # draws the same numbers (its splitter's one draw) without building a generator
+    # (117 us against 2 us a tree). The parameters are the forest's own, valid: their
+    # check is skipped (50 us a tree). The setting is per thread: fit_trees' threads
+    # each set their own.
+    generator = np.random.RandomState(0)
+    with config_context(skip_parameter_validation=True):
+        for s in seeds:
+            generator.seed(s)
+            model = tree(**{**params, "random_state": generator}).fit(x, y, check_input=False)
+            model.random_state = s  # the parameter it was grown with, not the generator
+            trees.append(model)
     return Forest(trees, classes)
 
 
