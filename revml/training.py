@@ -365,7 +365,8 @@ class _Loop:
             inp = torch.where(hide, 0.0, target)
             if cfg.self_condition > 0 and torch.rand((), generator=self.gen) < cfg.self_condition:
                 with torch.no_grad(), precision.compute(cfg.precision, target.device.type):
-                    inp = torch.where(hide | ~obs, self.net(inp).to(target.dtype), target)
+                    net = self.net if self.step is None else self.step.forward
+                    inp = torch.where(hide | ~obs, net(inp).to(target.dtype), target)
         elif hide is not None:
             inp = torch.where(hide, self.fill, target)
         if self.step is not None:

@@ -150,3 +150,24 @@ def _wrap_only():
             return self.inner(x)
 
     return TrainingHook(wrap=Wrapper)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize(("hidden_act", "code_act", "out_act", "shape"), NETWORKS)
+def test_forward_is_the_modules_bit_for_bit(hidden_act, code_act, out_act, shape, dtype):
+    """A self-conditioned training update runs the step's forward instead of the module:
+    the same products, so the same bits, and the module's parameters are not touched."""
+    net, x, _, _ = _network((hidden_act, code_act, out_act), shape, dtype)
+    with torch.no_grad():
+        expected = net(x.to(dtype))
+    before = {name: p.detach().clone() for name, p in net.named_parameters()}
+    step = MLPStep.for_module(net, dtype, lr=1e-3)
+    assert step is not None
+    out = step.forward(x.to(dtype))
+    assert out.dtype == dtype and torch.equal(out, expected)
+    outputs = [x]
+    assert torch.equal(step.forward(x.to(dtype), outputs), expected)
+    assert len(outputs) == 1 + len(step.layers) and torch.equal(outputs[-1], expected)
+    step.release()
+    for name, p in net.named_parameters():
+        assert torch.equal(p, before[name]), name
