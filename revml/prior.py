@@ -91,8 +91,36 @@ class GaussianPrior:
         return torch.where(miss, (mean + zm).to(x.dtype), x)
 
 
+def _missing_blocks(miss: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+    """The batches :func:`_solve_missing_blocks` solves for the mask ``miss`` (B, D): each
+    a run of rows with the same number ``k`` of missing entries (at most
+    :data:`_SOLVE_ELEMENTS` block entries a batch): (rows, each row's missing features
+    (R, k), their (R, k, k) block's entries in a flattened (D, D) matrix). EM's mask is the
+    same every iteration: it plans once."""
+    counts = miss.sum(dim=1)
+    order = torch.argsort(counts, stable=True)
+    order = order[counts[order] > 0]
+    plan, start = [], 0
+    while start < order.numel():
+        k = int(counts[order[start]])
+        same = int((counts[order[start:]] == k).sum())  # sorted: the run of size k
+        stop = start + max(1, min(same, _SOLVE_ELEMENTS // (k * k)))
+        rows = order[start:stop]
+        # The first k columns of each row's stable sort put its missing features first.
+        idx = torch.argsort((~miss[rows]).to(torch.int8), dim=1, stable=True)[:, :k]
+        # each block entry's place in a flattened (D, D) matrix, for torch.take
+        plan.append((rows, idx, idx[:, :, None] * miss.shape[1] + idx[:, None, :]))
+        start = stop
+    return plan
+
+
 def _solve_missing_blocks(
-    a: torch.Tensor, shift: float, rhs: torch.Tensor, miss: torch.Tensor, inverse: bool = False
+    a: torch.Tensor,
+    shift: float,
+    rhs: torch.Tensor,
+    miss: torch.Tensor,
+    inverse: bool = False,
+    plan: list[tuple[torch.Tensor, ...]] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Per row, solve ``(a_mm + shift I) y_m = rhs_m`` on its missing block ``m``.
 
@@ -101,24 +129,16 @@ def _solve_missing_blocks(
     their number of missing entries ``k`` and each group solved as a batch of ``k x k``
     systems, so a row costs ``O(k^3)``, not ``O(D^3)``, and its arithmetic is its own:
     no padding to another row's size, so which rows share a call (chunking, batch size)
-    cannot move a result by a rounding.
+    cannot move a result by a rounding. ``plan``: :func:`_missing_blocks` of ``miss``,
+    when the caller has it.
     """
     n, d = miss.shape
     out = torch.zeros(n, d, dtype=a.dtype, device=a.device)
     total = torch.zeros(d, d, dtype=a.dtype, device=a.device) if inverse else None
-    counts = miss.sum(dim=1)
-    order = torch.argsort(counts, stable=True)
-    order = order[counts[order] > 0]
-    start = 0
-    while start < order.numel():
-        k = int(counts[order[start]])
-        same = int((counts[order[start:]] == k).sum())  # sorted: the run of size k
-        stop = start + max(1, min(same, _SOLVE_ELEMENTS // (k * k)))
-        rows = order[start:stop]
-        # The first k columns of each row's stable sort put its missing features first.
-        idx = torch.argsort((~miss[rows]).to(torch.int8), dim=1, stable=True)[:, :k]
+    for rows, idx, flat in _missing_blocks(miss) if plan is None else plan:
+        k = idx.shape[1]
         eye = torch.eye(k, dtype=a.dtype, device=a.device)
-        block = a[idx[:, :, None], idx[:, None, :]] + shift * eye
+        block = torch.take(a, flat) + shift * eye
         b = torch.gather(rhs[rows], 1, idx)
         if inverse:
             inv = torch.linalg.inv(block)
@@ -131,7 +151,6 @@ def _solve_missing_blocks(
         else:
             y = torch.linalg.solve(block, b[:, :, None])[:, :, 0]
         out[rows] = torch.zeros_like(out[rows]).scatter(1, idx, y)
-        start = stop
     return out, total
 
 
@@ -168,11 +187,14 @@ def fit_gaussian(
     cov = _covariance(filled, mean, None, n, empty)
     partial = miss.any(dim=1)
     xp, mp = torch.where(miss, 0.0, x)[partial], miss[partial]
+    plan = _missing_blocks(mp)
     for _ in range(iters if bool(partial.any()) else 0):
         precision = torch.linalg.inv(cov)
         # E-step: conditional means of the missing entries and their covariance's sum.
         z = torch.where(mp, 0.0, xp - mean)
-        zm, extra = _solve_missing_blocks(precision, 0.0, -(z @ precision), mp, inverse=True)
+        zm, extra = _solve_missing_blocks(
+            precision, 0.0, -(z @ precision), mp, inverse=True, plan=plan
+        )
         filled = filled.clone()
         filled[partial] = torch.where(mp, mean + zm, xp)
         new_mean = filled.mean(0)

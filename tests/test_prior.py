@@ -266,7 +266,7 @@ def test_a_rows_solve_is_its_own_whichever_rows_share_the_call():
     BLAS rounds a product by its row count (MKL on AVX-512: rows not a multiple of 4 move
     the last bit), so the conditional mean agrees to float64 rounding: 6e-15 relative
     measured, checked at 1e-12."""
-    from revml.prior import _solve_missing_blocks
+    from revml.prior import _missing_blocks, _solve_missing_blocks
 
     d = 12
     rng = np.random.default_rng(8)
@@ -295,3 +295,8 @@ def test_a_rows_solve_is_its_own_whichever_rows_share_the_call():
         assert_close(inv[m][:, m], torch.linalg.inv(prec[m][:, m] + 0.5 * eye), **F64)
         summed += inv
     assert_close(total, summed, **F64)
+    # EM plans the blocks once for its fixed mask; the planned solve is the same solve
+    planned, planned_total = _solve_missing_blocks(
+        prec, 0.5, x, miss, inverse=True, plan=_missing_blocks(miss)
+    )
+    assert torch.equal(planned, y) and torch.equal(planned_total, total)
