@@ -22,7 +22,6 @@ revisions).
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import subprocess
@@ -53,26 +52,21 @@ def measure(
     from revml import ReverseImputer
 
     rows = []
-    for name in tables:
-        frame = suite.TABLES_BY_NAME[name].load()
-        ranges = suite.observed_ranges(frame)
-        for mechanism, random_state in itertools.product(mechanisms, random_states):
-            mask = suite.make_mask(frame, mechanism, seed)
-            damaged = suite.hide(frame, mask)
-            imp = ReverseImputer(random_state=random_state)
-            scored = suite.fit_and_score(imp, frame, damaged, mask, ranges)
-            rows.append(
-                {
-                    "table": name,
-                    "mechanism": mechanism,
-                    "seed": seed,
-                    "random_state": random_state,
-                    **scored,
-                    "updates": int(getattr(imp, "n_updates_", 0) or 0),
-                    "torch_threads": torch.get_num_threads(),
-                }
-            )
-            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    for cell in suite.damaged_tables(tables, mechanisms, seed, random_states):
+        imp = ReverseImputer(random_state=cell.random_state)
+        scored = suite.fit_and_score(imp, cell.frame, cell.damaged, cell.mask, cell.ranges)
+        rows.append(
+            {
+                "table": cell.table,
+                "mechanism": cell.mechanism,
+                "seed": seed,
+                "random_state": cell.random_state,
+                **scored,
+                "updates": int(getattr(imp, "n_updates_", 0) or 0),
+                "torch_threads": torch.get_num_threads(),
+            }
+        )
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     rows.append({"revml_file": revml.__file__})
     return rows
 

@@ -44,7 +44,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -366,6 +366,35 @@ def hide(frame: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
         if mask[:, j].any():
             out[col] = frame[col].mask(mask[:, j])
     return out
+
+
+@dataclasses.dataclass
+class Damaged:
+    """One (table, mechanism, training seed) of a validation sweep: the complete table,
+    the hidden cells, the damaged copy an imputer gets, and the scoring ranges."""
+
+    table: str
+    mechanism: str
+    random_state: int
+    frame: pd.DataFrame
+    mask: np.ndarray
+    damaged: pd.DataFrame
+    ranges: dict[str, float]
+
+
+def damaged_tables(
+    tables: Sequence[str], mechanisms: Sequence[str], seed: int, random_states: Sequence[int]
+) -> Iterator[Damaged]:
+    """Every table x mechanism x training seed, in that order: each table loaded once, its
+    mask drawn with mask seed ``seed`` (the same mask for every training seed)."""
+    for name in tables:
+        frame = TABLES_BY_NAME[name].load()
+        ranges = observed_ranges(frame)
+        for mechanism in mechanisms:
+            mask = make_mask(frame, mechanism, seed)
+            damaged = hide(frame, mask)
+            for random_state in random_states:
+                yield Damaged(name, mechanism, random_state, frame, mask, damaged, ranges)
 
 
 # --- one-hot view for numeric-only methods -------------------------------------------------

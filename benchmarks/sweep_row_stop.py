@@ -99,26 +99,22 @@ def main() -> None:
         ap.error("--tols needs 0 (the library's loop) to compare against")
     t0 = time.perf_counter()
     rows = []
-    for name in args.tables:
-        frame = suite.TABLES_BY_NAME[name].load()
-        ranges = suite.observed_ranges(frame)
-        for mech, state in itertools.product(args.mechanisms, args.random_states):
-            mask = suite.make_mask(frame, mech, args.seed)
-            damaged = suite.hide(frame, mask)
-            for tol in args.tols:
-                counts = {"saved": 0, "row_steps": 0}
-                with frozen_rows(tol, args.window, args.min_step, counts):
-                    imp = ReverseImputer(random_state=state, backend="reference")
-                    scored = suite.fit_and_score(imp, frame, damaged, mask, ranges)
-                share = counts["saved"] / counts["row_steps"] if counts["row_steps"] else 0.0
-                rows.append(
-                    {"table": name, "mechanism": mech, "random_state": state, "tol": tol,
-                     "rmse": scored["rmse"], "accuracy": scored.get("accuracy"),
-                     "seconds": scored["fit_seconds"] + scored["transform_seconds"],
-                     "saved_share": share}
-                )  # fmt: skip
-                print(f"{name:14s} {mech} seed {state} tol {tol:<6g} rmse {scored['rmse']:.4f}"
-                      f"  saved {share:.3f}", flush=True)  # fmt: skip
+    for cell in suite.damaged_tables(args.tables, args.mechanisms, args.seed, args.random_states):
+        name, mech, state = cell.table, cell.mechanism, cell.random_state
+        for tol in args.tols:
+            counts = {"saved": 0, "row_steps": 0}
+            with frozen_rows(tol, args.window, args.min_step, counts):
+                imp = ReverseImputer(random_state=state, backend="reference")
+                scored = suite.fit_and_score(imp, cell.frame, cell.damaged, cell.mask, cell.ranges)
+            share = counts["saved"] / counts["row_steps"] if counts["row_steps"] else 0.0
+            rows.append(
+                {"table": name, "mechanism": mech, "random_state": state, "tol": tol,
+                 "rmse": scored["rmse"], "accuracy": scored.get("accuracy"),
+                 "seconds": scored["fit_seconds"] + scored["transform_seconds"],
+                 "saved_share": share}
+            )  # fmt: skip
+            print(f"{name:14s} {mech} seed {state} tol {tol:<6g} rmse {scored['rmse']:.4f}"
+                  f"  saved {share:.3f}", flush=True)  # fmt: skip
     base = {(r["table"], r["mechanism"], r["random_state"]): r for r in rows if r["tol"] == 0}
     summary = []
     lines = ["| tol | RMSE ratio to tol 0: geometric mean | worst | best | row-steps saved |",

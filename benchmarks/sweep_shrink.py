@@ -19,7 +19,6 @@ prints the geometric mean, worst and best RMSE ratio of each ``S`` to the defaul
 from __future__ import annotations
 
 import argparse
-import itertools
 import time
 import warnings
 
@@ -59,31 +58,28 @@ def main() -> None:
     revml.imputer.fit_blend = capture  # the fit's own call, its inputs kept
     rows = []
     try:
-        for name in args.tables:
-            frame = suite.TABLES_BY_NAME[name].load()
-            ranges = suite.observed_ranges(frame)
-            for mechanism, random_state in itertools.product(args.mechanisms, args.random_states):
-                mask = suite.make_mask(frame, mechanism, args.seed)
-                damaged = suite.hide(frame, mask)
-                imp = ReverseImputer(random_state=random_state)
-                row = {"table": name, "mechanism": mechanism, "random_state": random_state}
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    start = time.perf_counter()
-                    imp.fit(damaged)
-                    row["fit_seconds"] = time.perf_counter() - start
-                    for shrink in args.shrink:
-                        revml.trees.SHRINK_CELLS = shrink
-                        c = captured
-                        blend_args = (c["state"], c["params"], c["x"], c["held"], c["seed"])
-                        imp.state_ = fit_blend(*blend_args)
-                        filled = imp.transform(damaged)
-                        scored = suite.score(frame, filled, damaged, mask, ranges)
-                        row[f"rmse_{shrink:g}"] = scored["rmse"]
-                        row[f"accuracy_{shrink:g}"] = scored["accuracy"]
-                    revml.trees.SHRINK_CELLS = default
-                rows.append(row)
-                print(row, flush=True)
+        for cell in suite.damaged_tables(
+            args.tables, args.mechanisms, args.seed, args.random_states
+        ):
+            imp = ReverseImputer(random_state=cell.random_state)
+            row = {"table": cell.table, "mechanism": cell.mechanism,
+                   "random_state": cell.random_state}  # fmt: skip
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                start = time.perf_counter()
+                imp.fit(cell.damaged)
+                row["fit_seconds"] = time.perf_counter() - start
+                for shrink in args.shrink:
+                    revml.trees.SHRINK_CELLS = shrink
+                    c = captured
+                    imp.state_ = fit_blend(c["state"], c["params"], c["x"], c["held"], c["seed"])
+                    filled = imp.transform(cell.damaged)
+                    scored = suite.score(cell.frame, filled, cell.damaged, cell.mask, cell.ranges)
+                    row[f"rmse_{shrink:g}"] = scored["rmse"]
+                    row[f"accuracy_{shrink:g}"] = scored["accuracy"]
+                revml.trees.SHRINK_CELLS = default
+            rows.append(row)
+            print(row, flush=True)
     finally:
         revml.imputer.fit_blend = fit_blend
         revml.trees.SHRINK_CELLS = default
