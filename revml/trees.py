@@ -239,11 +239,11 @@ def fit_forest(x: np.ndarray, y: np.ndarray, random_state: int, classifier: bool
     draw = np.random.RandomState(random_state)
     seeds = [draw.randint(np.iinfo(np.int32).max) for _ in range(N_TREES)]
     trees = []
-    # A tree makes RandomState(seed) of its int seed; handed one reseeded in place it
-    # draws the same numbers (its splitter's one draw) without building a generator
-    # (117 us against 2 us a tree). The parameters are the forest's own, valid: their
-    # check is skipped (50 us a tree). The setting is per thread: fit_trees' threads
-    # each set their own.
+    # A tree makes RandomState(seed) of its int seed; a generator reseeded in place with
+    # ``seed(s)`` is in the state RandomState(s) starts in, so the tree draws the same
+    # numbers, without a generator built a tree (117 us against 2 us). The parameters are
+    # the forest's own, valid: their check is skipped (50 us a tree). The setting is per
+    # thread: each of fit_trees' threads sets its own.
     generator = np.random.RandomState(0)
     with config_context(skip_parameter_validation=True):
         for s in seeds:
