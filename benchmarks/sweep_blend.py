@@ -1,0 +1,135 @@
+"""One of the tree blend's constants swept on the validation masks, one network per cell.
+
+The blend (:func:`revml.blending.fit_blend`) reads its constants when it runs:
+
+* ``SHRINK_CELLS`` (:mod:`revml.trees`): the prior, in cells, with which each feature's
+  least-squares weight leans on the weight pooled over every feature (a feature with ``n``
+  held cells gets ``(n * own + S * pooled) / (n + S)``);
+* ``MIN_PASS_GAIN`` (:mod:`revml.blending`): the share by which a pass must lower the held
+  cells' error to be kept;
+* ``LATE_PASS_GAIN`` (:mod:`revml.blending`): the gain of the pass before that a pass after
+  the second needs to be tried.
+
+Each (table, mechanism, training seed) fits its autoencoder once, with the constant at its
+default; the blend (its weights, its passes and the kept trees) is then chosen again from
+that same fitted state for every value, and each variant imputes the damaged table and is
+scored on the hidden cells. So the variants differ only in the blend, paired on the same
+network, and each variant's blend time is recorded beside its error. Masks are the peer
+suite's validation ones (``suite.VALIDATION_SEEDS``; never a scored seed).
+
+    python benchmarks/sweep_blend.py --constant SHRINK_CELLS --values 20 50 150 400
+    python benchmarks/sweep_blend.py --constant LATE_PASS_GAIN --values 0.005 0.01 0.02
+
+Writes benchmarks/results/sweep_blend.json (device, threads, versions, revision) and prints
+each value's RMSE ratio to the default's (geometric mean, worst, best) and blend seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import suite
+import torch
+from comparison_table import write_result
+
+import revml.blending
+import revml.imputer
+import revml.trees
+from revml import ReverseImputer
+from revml.blending import fit_blend
+
+TABLES = ["boston", "auto", "bdims", "penguins", "airquality", "diabetes", "credit", "survey",
+          "college", "breast_cancer", "wine", "pima", "hitters", "pbc"]  # fmt: skip
+#: constant -> the module that holds it (and that the blend reads it from)
+CONSTANTS = {
+    "SHRINK_CELLS": revml.trees,
+    "MIN_PASS_GAIN": revml.blending,
+    "LATE_PASS_GAIN": revml.blending,
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--constant", choices=sorted(CONSTANTS), required=True)
+    ap.add_argument("--values", type=float, nargs="+", required=True)
+    ap.add_argument("--tables", nargs="+", default=TABLES)
+    ap.add_argument("--mechanisms", nargs="+", default=["mcar20", "mnar20"])
+    ap.add_argument("--seed", type=int, default=suite.VALIDATION_SEEDS[0])
+    ap.add_argument("--random-states", type=int, nargs="+", default=[0])
+    ap.add_argument("--out", default="benchmarks/results/sweep_blend.json")
+    args = ap.parse_args()
+    if args.seed not in suite.VALIDATION_SEEDS:
+        ap.error(f"--seed must be a validation seed {suite.VALIDATION_SEEDS}, not a scored one")
+    module = CONSTANTS[args.constant]
+    default = float(getattr(module, args.constant))
+    values = sorted(set(args.values) | {default})
+    t0 = time.perf_counter()
+    captured: dict = {}
+
+    def capture(state, params, x, held, seed):
+        captured.update(state=state, params=params, x=x, held=held, seed=seed)
+        return fit_blend(state, params, x, held, seed)
+
+    revml.imputer.fit_blend = capture  # the fit's own call, its inputs kept
+    rows = []
+    try:
+        for cell in suite.damaged_tables(
+            args.tables, args.mechanisms, args.seed, args.random_states
+        ):
+            imp = ReverseImputer(random_state=cell.random_state)
+            row = {"table": cell.table, "mechanism": cell.mechanism,
+                   "random_state": cell.random_state}  # fmt: skip
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                start = time.perf_counter()
+                imp.fit(cell.damaged)
+                row["fit_seconds"] = time.perf_counter() - start
+                c = captured
+                for value in values:
+                    setattr(module, args.constant, value)
+                    start = time.perf_counter()
+                    imp.state_ = fit_blend(c["state"], c["params"], c["x"], c["held"], c["seed"])
+                    row[f"blend_seconds_{value:g}"] = time.perf_counter() - start
+                    filled = imp.transform(cell.damaged)
+                    scored = suite.score(cell.frame, filled, cell.damaged, cell.mask, cell.ranges)
+                    row[f"rmse_{value:g}"] = scored["rmse"]
+                    row[f"accuracy_{value:g}"] = scored["accuracy"]
+                setattr(module, args.constant, default)
+            rows.append(row)
+            print(row, flush=True)
+    finally:
+        revml.imputer.fit_blend = fit_blend
+        setattr(module, args.constant, default)
+    summary = {}
+    for value in values:
+        ratios = np.array([r[f"rmse_{value:g}"] / r[f"rmse_{default:g}"] for r in rows])
+        entry = {
+            "geometric_mean_ratio": float(np.exp(np.log(ratios).mean())),
+            "worst_ratio": float(ratios.max()),
+            "best_ratio": float(ratios.min()),
+            "blend_seconds": float(sum(r[f"blend_seconds_{value:g}"] for r in rows)),
+        }
+        summary[f"{value:g}"] = entry
+        print(
+            f"{args.constant} {value:g}: RMSE / default ({default:g}) geometric mean "
+            f"{entry['geometric_mean_ratio']:.4f}, worst {entry['worst_ratio']:.4f}, "
+            f"best {entry['best_ratio']:.4f}; blend {entry['blend_seconds']:.1f} s in all"
+        )
+    write_result(
+        args.out,
+        "sweep_blend",
+        args,
+        t0,
+        constant=args.constant,
+        default=default,
+        torch_threads=torch.get_num_threads(),
+        rows=rows,
+        summary=summary,
+    )
+
+
+if __name__ == "__main__":
+    main()
