@@ -8,7 +8,10 @@ The blend (:func:`revml.blending.fit_blend`) reads its constants when it runs:
 * ``MIN_PASS_GAIN`` (:mod:`revml.blending`): the share by which a pass must lower the held
   cells' error to be kept;
 * ``LATE_PASS_GAIN`` (:mod:`revml.blending`): the gain of the pass before that a pass after
-  the second needs to be tried.
+  the second needs to be tried;
+* ``N_TREES`` (:mod:`revml.trees`): the trees of each feature's forest, trial and kept;
+* ``N_PASSES`` (:mod:`revml.blending`, which reads its copy of :data:`revml.trees.N_PASSES`):
+  the passes of trees at most.
 
 Each (table, mechanism, training seed) fits its autoencoder once, with the constant at its
 default; the blend (its weights, its passes and the kept trees) is then chosen again from
@@ -19,6 +22,7 @@ suite's validation ones (``suite.VALIDATION_SEEDS``; never a scored seed).
 
     python benchmarks/sweep_blend.py --constant SHRINK_CELLS --values 20 50 150 400
     python benchmarks/sweep_blend.py --constant LATE_PASS_GAIN --values 0.005 0.01 0.02
+    python benchmarks/sweep_blend.py --constant N_TREES --values 20 50
 
 Writes benchmarks/results/sweep_blend.json (device, threads, versions, revision) and prints
 each value's RMSE ratio to the default's (geometric mean, worst, best) and blend seconds.
@@ -48,7 +52,11 @@ CONSTANTS = {
     "SHRINK_CELLS": revml.trees,
     "MIN_PASS_GAIN": revml.blending,
     "LATE_PASS_GAIN": revml.blending,
+    "N_TREES": revml.trees,
+    "N_PASSES": revml.blending,
 }
+#: the constants that count something: their values are whole numbers
+COUNTS = {"N_TREES", "N_PASSES"}
 
 
 def main() -> None:
@@ -64,8 +72,11 @@ def main() -> None:
     if args.seed not in suite.VALIDATION_SEEDS:
         ap.error(f"--seed must be a validation seed {suite.VALIDATION_SEEDS}, not a scored one")
     module = CONSTANTS[args.constant]
-    default = float(getattr(module, args.constant))
-    values = sorted(set(args.values) | {default})
+    kind = int if args.constant in COUNTS else float
+    if kind is int and any(v != int(v) or v < 1 for v in args.values):
+        ap.error(f"{args.constant} counts: --values must be whole numbers from 1")
+    default = kind(getattr(module, args.constant))
+    values = sorted({kind(v) for v in args.values} | {default})
     t0 = time.perf_counter()
     captured: dict = {}
 
