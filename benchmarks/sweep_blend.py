@@ -11,7 +11,9 @@ The blend (:func:`revml.blending.fit_blend`) reads its constants when it runs:
   the second needs to be tried;
 * ``N_TREES`` (:mod:`revml.trees`): the trees of each feature's forest, trial and kept;
 * ``N_PASSES`` (:mod:`revml.blending`, which reads its copy of :data:`revml.trees.N_PASSES`):
-  the passes of trees at most.
+  the passes of trees at most;
+* ``GAIN_FOLDS`` (:mod:`revml.blending`): the folds in which a pass's gain is scored out of
+  sample (1: on the cells its weights were fitted to).
 
 Each (table, mechanism, training seed) fits its autoencoder once, with the constant at its
 default; the blend (its weights, its passes and the kept trees) is then chosen again from
@@ -54,9 +56,10 @@ CONSTANTS = {
     "LATE_PASS_GAIN": revml.blending,
     "N_TREES": revml.trees,
     "N_PASSES": revml.blending,
+    "GAIN_FOLDS": revml.blending,
 }
 #: the constants that count something: their values are whole numbers
-COUNTS = {"N_TREES", "N_PASSES"}
+COUNTS = {"N_TREES", "N_PASSES", "GAIN_FOLDS"}
 
 
 def main() -> None:

@@ -58,6 +58,13 @@ MIN_PASS_GAIN = 0.005
 #: decides a fourth and fifth pass (:data:`revml.trees.N_PASSES`) from the third's and
 #: fourth's gains.
 LATE_PASS_GAIN = 0.02
+#: A pass's gain (the two bars above) is scored out of sample when this is 2 or more: the
+#: rows with held cells fall into this many seeded folds, and each fold's cells move with
+#: the weights chosen on the other folds' cells. With 1 the weights are scored on the
+#: cells they were fitted to, which flatters every pass a little; yet out of sample cost
+#: RMSE on the validation masks of 14 tables (2 folds x1.0058, 3 folds x1.0038, 3 folds
+#: with no bar x1.0018) for a quarter to a third less blend time: it drops passes that pay.
+GAIN_FOLDS = 1
 
 
 def blend_wanted(params: Mapping[str, Any], n_features: int) -> bool:
@@ -169,6 +176,7 @@ def fit_blend(
     numeric = len(features) > 0 and held_np.any()
     categorical = len(groups) > 0 and held_cat.any()
     gain = 1.0  # the last kept pass's: the first two passes are always tried
+    folds = np.random.default_rng([seed, 0xF01D]).integers(max(GAIN_FOLDS, 1), size=len(xs))
     for p in range(N_PASSES if numeric or categorical else 0):
         if p >= 2 and gain < LATE_PASS_GAIN:
             break
@@ -181,9 +189,10 @@ def fit_blend(
         moved = weights * trees + (1 - weights) * table
         if not (weights > 0).any():
             break
+        scored = _cross_fitted(xs, table, trees, held_all, held_np, groups, folds, moved)
         gain = max(  # a pass pays if it lowers either kind's held error enough
-            _gain(moved, table, xs, held_np) if numeric else 0.0,
-            _gain(moved, table, xs, held_cat) if categorical else 0.0,
+            _gain(scored, table, xs, held_np) if numeric else 0.0,
+            _gain(scored, table, xs, held_cat) if categorical else 0.0,
         )
         if gain < MIN_PASS_GAIN:
             break
@@ -195,6 +204,32 @@ def fit_blend(
     if not blend.passes and not gaussian.any():
         return final
     return replace(final, blend=blend)
+
+
+def _cross_fitted(
+    truth: np.ndarray,
+    before: np.ndarray,
+    other: np.ndarray,
+    held: np.ndarray,
+    held_numeric: np.ndarray,
+    groups: Sequence[slice],
+    folds: np.ndarray,
+    moved: np.ndarray,
+) -> np.ndarray:
+    """``moved`` (``before`` moved towards ``other`` with the weights chosen on every held
+    cell) with each fold's rows (``folds``: (N,) fold numbers) moved instead with the
+    weights chosen on the other folds' held cells: ``moved`` itself for one fold."""
+    n_folds = int(folds.max()) + 1
+    if n_folds < 2:
+        return moved
+    out = moved.copy()
+    for k in range(n_folds):
+        rest = (folds != k)[:, None]
+        weights = choose_weights(truth, before, other, held_numeric & rest)
+        weights += choose_group_weights(truth, before, other, held & rest, groups)
+        rows = folds == k
+        out[rows] = weights * other[rows] + (1 - weights) * before[rows]
+    return out
 
 
 def _gain(moved: np.ndarray, before: np.ndarray, truth: np.ndarray, held: np.ndarray) -> float:

@@ -475,3 +475,32 @@ def test_a_categorys_forest_is_scikit_learns_classifier_bit_for_bit(labels):
     assert np.array_equal(ours.classes_, theirs.classes_)
     fresh = rng.normal(size=(33, 6)) * 2
     assert np.array_equal(trees.forest_predict_proba(ours, fresh), theirs.predict_proba(fresh))
+
+
+def test_a_passs_gain_is_scored_on_cells_its_weights_never_saw():
+    """With GAIN_FOLDS folds each fold's held cells move with the weights chosen on the
+    other folds' cells (one fold: the weights fitted to every held cell, ``moved`` itself).
+    Trees that know nothing look like a gain when scored on the cells their weights were
+    fitted to; scored out of sample, they lose."""
+    from revml.blending import _cross_fitted, _gain
+    from revml.trees import choose_group_weights
+
+    rng = np.random.default_rng(11)
+    truth = rng.normal(size=(600, 4))
+    loop = truth + rng.normal(size=truth.shape)
+    other = loop + rng.normal(size=truth.shape)  # no knowledge of the truth at all
+    held = rng.random(truth.shape) < 0.3
+    weights = choose_weights(truth, loop, other, held)
+    moved = weights * other + (1 - weights) * loop
+    one = np.zeros(len(truth), dtype=int)
+    assert _cross_fitted(truth, loop, other, held, held, [], one, moved) is moved
+    folds = rng.integers(2, size=len(truth))
+    scored = _cross_fitted(truth, loop, other, held, held, [], folds, moved)
+    for k in (0, 1):
+        rest = (folds != k)[:, None]
+        w = choose_weights(truth, loop, other, held & rest)
+        w += choose_group_weights(truth, loop, other, held & rest, [])
+        rows = folds == k
+        np.testing.assert_array_equal(scored[rows], (w * other + (1 - w) * loop)[rows])
+    in_sample, honest = _gain(moved, loop, truth, held), _gain(scored, loop, truth, held)
+    assert in_sample > 0 and honest < 0, (in_sample, honest)

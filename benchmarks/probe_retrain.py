@@ -1,0 +1,121 @@
+"""Would the autoencoder do better trained again on every observed cell once the blend's
+weights are chosen? A probe on the validation masks, one network pair per cell.
+
+``fit`` trains the autoencoder with the blend's held cells hidden
+(:data:`revml.blending.VALIDATION_SHARE`), chooses the blend on them, and keeps that network.
+For each (table, mechanism, training seed) this fits revml with its defaults, then trains a
+second network the same way (same configuration and seed) on every observed cell, gives it
+the first fit's prior (already refitted on every cell) and weights, trains the kept trees
+again on its loop's fill (:meth:`revml.trees.TreeBlend.rebuilt`) and scores both on the
+hidden cells. ``extra_seconds`` is the second training, its loop and the kept trees: a fit
+that did this would train the kept trees once, so its extra cost is a little less. Masks
+are the peer suite's validation ones (``suite.VALIDATION_SEEDS``; never a scored seed).
+
+    python benchmarks/probe_retrain.py --random-states 0 1
+
+Writes benchmarks/results/probe_retrain.json (device, threads, versions, revision) and
+prints the RMSE ratio (retrained / default) per cell and its geometric mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from dataclasses import replace
+
+import numpy as np
+import suite
+import torch
+from comparison_table import write_result
+from sweep_blend import TABLES
+
+import revml.imputer
+from revml import ReverseImputer
+from revml.blending import _loop, categorical_groups, fit_blend
+from revml.fitting import fit_state
+from revml.trees import TreeBlend
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--tables", nargs="+", default=TABLES)
+    ap.add_argument("--mechanisms", nargs="+", default=["mcar20", "mnar20"])
+    ap.add_argument("--seed", type=int, default=suite.VALIDATION_SEEDS[0])
+    ap.add_argument("--random-states", type=int, nargs="+", default=[0])
+    ap.add_argument("--out", default="benchmarks/results/probe_retrain.json")
+    args = ap.parse_args()
+    if args.seed not in suite.VALIDATION_SEEDS:
+        ap.error(f"--seed must be a validation seed {suite.VALIDATION_SEEDS}, not a scored one")
+    t0 = time.perf_counter()
+    captured: dict = {}
+
+    def capture(state, params, x, held, seed):
+        captured.update(params=params, x=x, seed=seed)
+        return fit_blend(state, params, x, held, seed)
+
+    revml.imputer.fit_blend = capture  # the fit's own call, its inputs kept
+    rows = []
+    try:
+        for cell in suite.damaged_tables(
+            args.tables, args.mechanisms, args.seed, args.random_states
+        ):
+            row = {"table": cell.table, "mechanism": cell.mechanism,
+                   "random_state": cell.random_state}  # fmt: skip
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                imp = ReverseImputer(random_state=cell.random_state)
+                start = time.perf_counter()
+                imp.fit(cell.damaged)
+                row["fit_seconds"] = time.perf_counter() - start
+                row["rmse_default"] = suite.score(
+                    cell.frame, imp.transform(cell.damaged), cell.damaged, cell.mask, cell.ranges
+                )["rmse"]
+                first, blend = imp.state_, imp.state_.blend
+                if blend is None:  # no blend: nothing was held out, nothing to retrain
+                    rows.append(row)
+                    continue
+                params, x, seed = captured["params"], captured["x"], captured["seed"]
+                start = time.perf_counter()
+                none_held = torch.zeros(x.shape, dtype=torch.bool)  # the blended configuration
+                second = fit_state(x, params, first.encoder, None, hidden=none_held)
+                second = replace(second, prior=blend.prior)
+                filled = _loop(second, params, x.numpy(), seed).astype(np.float32)
+                groups = categorical_groups(first.encoder)
+                rebuilt = TreeBlend.rebuilt(
+                    blend.weights, blend.data, filled, blend.seed, blend.prior, groups
+                )
+                row["extra_seconds"] = time.perf_counter() - start
+                imp.state_ = replace(second, blend=rebuilt)
+                row["rmse_retrained"] = suite.score(
+                    cell.frame, imp.transform(cell.damaged), cell.damaged, cell.mask, cell.ranges
+                )["rmse"]
+            rows.append(row)
+            print(row, flush=True)
+    finally:
+        revml.imputer.fit_blend = fit_blend
+    paired = [r for r in rows if "extra_seconds" in r]
+    ratios = np.array([r["rmse_retrained"] / r["rmse_default"] for r in paired])
+    summary = {
+        "geometric_mean_ratio": float(np.exp(np.log(ratios).mean())),
+        "worst_ratio": float(ratios.max()),
+        "best_ratio": float(ratios.min()),
+        "cells_better": int((ratios < 1).sum()),
+        "cells_worse": int((ratios > 1).sum()),
+        "fit_seconds": float(sum(r["fit_seconds"] for r in rows)),
+        "extra_seconds": float(sum(r.get("extra_seconds", 0.0) for r in rows)),
+    }
+    print(
+        f"retrained / default RMSE: geometric mean {summary['geometric_mean_ratio']:.4f}, "
+        f"worst {summary['worst_ratio']:.4f}, best {summary['best_ratio']:.4f} "
+        f"({summary['cells_better']} better, {summary['cells_worse']} worse); fits "
+        f"{summary['fit_seconds']:.1f} s, extra {summary['extra_seconds']:.1f} s"
+    )
+    write_result(
+        args.out, "probe_retrain", args, t0,
+        torch_threads=torch.get_num_threads(), rows=rows, summary=summary,
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
