@@ -171,8 +171,7 @@ def main() -> None:
     import suite
     from compare_suite import environment
 
-    if args.seed not in suite.VALIDATION_SEEDS:
-        ap.error(f"--seed must be a validation seed {suite.VALIDATION_SEEDS}, not a scored one")
+    suite.check_validation_seed(ap, args.seed)
     t0 = time.perf_counter()
     base = _revision(args.base)
     with tempfile.TemporaryDirectory() as tmp:

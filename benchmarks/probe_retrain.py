@@ -28,7 +28,6 @@ import numpy as np
 import suite
 import torch
 from comparison_table import write_result
-from sweep_blend import TABLES
 
 import revml.imputer
 from revml import ReverseImputer
@@ -39,14 +38,9 @@ from revml.trees import TreeBlend
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--tables", nargs="+", default=TABLES)
-    ap.add_argument("--mechanisms", nargs="+", default=["mcar20", "mnar20"])
-    ap.add_argument("--seed", type=int, default=suite.VALIDATION_SEEDS[0])
-    ap.add_argument("--random-states", type=int, nargs="+", default=[0])
-    ap.add_argument("--out", default="benchmarks/results/probe_retrain.json")
+    suite.validation_arguments(ap, "benchmarks/results/probe_retrain.json", (0,))
     args = ap.parse_args()
-    if args.seed not in suite.VALIDATION_SEEDS:
-        ap.error(f"--seed must be a validation seed {suite.VALIDATION_SEEDS}, not a scored one")
+    suite.check_validation_seed(ap, args.seed)
     t0 = time.perf_counter()
     captured: dict = {}
 
@@ -97,9 +91,7 @@ def main() -> None:
     paired = [r for r in rows if "extra_seconds" in r]
     ratios = np.array([r["rmse_retrained"] / r["rmse_default"] for r in paired])
     summary = {
-        "geometric_mean_ratio": float(np.exp(np.log(ratios).mean())),
-        "worst_ratio": float(ratios.max()),
-        "best_ratio": float(ratios.min()),
+        **suite.ratio_summary(ratios),
         "cells_better": int((ratios < 1).sum()),
         "cells_worse": int((ratios > 1).sum()),
         "fit_seconds": float(sum(r["fit_seconds"] for r in rows)),

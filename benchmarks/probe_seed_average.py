@@ -26,7 +26,6 @@ import pandas as pd
 import suite
 import torch
 from comparison_table import write_result
-from sweep_blend import TABLES
 
 from revml import ReverseImputer
 
@@ -49,14 +48,9 @@ def rmse(cell: suite.Damaged, filled: pd.DataFrame) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--tables", nargs="+", default=TABLES)
-    ap.add_argument("--mechanisms", nargs="+", default=["mcar20", "mnar20"])
-    ap.add_argument("--seed", type=int, default=suite.VALIDATION_SEEDS[0])
-    ap.add_argument("--random-states", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--out", default="benchmarks/results/probe_seed_average.json")
+    suite.validation_arguments(ap, "benchmarks/results/probe_seed_average.json", (0, 1, 2))
     args = ap.parse_args()
-    if args.seed not in suite.VALIDATION_SEEDS:
-        ap.error(f"--seed must be a validation seed {suite.VALIDATION_SEEDS}, not a scored one")
+    suite.check_validation_seed(ap, args.seed)
     if len(args.random_states) < 2:
         ap.error("--random-states: at least two seeds to average")
     t0 = time.perf_counter()
@@ -80,11 +74,7 @@ def main() -> None:
     summary = {}
     for k in range(2, len(args.random_states) + 1):
         ratios = np.array([r[f"ratio_{k}"] for r in rows])
-        summary[str(k)] = {
-            "geometric_mean_ratio": float(np.exp(np.log(ratios).mean())),
-            "worst_ratio": float(ratios.max()),
-            "best_ratio": float(ratios.min()),
-        }
+        summary[str(k)] = suite.ratio_summary(ratios)
         print(
             f"average of {k} fits / one fit: RMSE geometric mean "
             f"{summary[str(k)]['geometric_mean_ratio']:.4f}, worst "

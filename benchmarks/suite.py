@@ -75,6 +75,39 @@ DEFAULT_MECHANISMS = ("mcar20", "mcar50", "mar20", "mnar20")
 _ROW_CAP = 20_000
 
 
+#: The validation sweeps' tables (``sweep_blend``, the probes): 14 of the suite's, each
+#: fitted in seconds.
+SWEEP_TABLES = ("boston", "auto", "bdims", "penguins", "airquality", "diabetes", "credit",
+                "survey", "college", "breast_cancer", "wine", "pima", "hitters", "pbc")  # fmt: skip
+
+
+def validation_arguments(ap: Any, out: str, random_states: Sequence[int] = (0,)) -> None:
+    """Add a validation sweep's arguments to the ``argparse`` parser ``ap``: ``--tables``
+    (:data:`SWEEP_TABLES`), ``--mechanisms``, ``--seed`` (a mask seed, checked by
+    :func:`check_validation_seed`), ``--random-states`` (training seeds) and ``--out``."""
+    ap.add_argument("--tables", nargs="+", default=list(SWEEP_TABLES))
+    ap.add_argument("--mechanisms", nargs="+", default=["mcar20", "mnar20"])
+    ap.add_argument("--seed", type=int, default=VALIDATION_SEEDS[0])
+    ap.add_argument("--random-states", type=int, nargs="+", default=list(random_states))
+    ap.add_argument("--out", default=out)
+
+
+def check_validation_seed(ap: Any, seed: int) -> None:
+    """Stop the parser ``ap`` with an error unless ``seed`` is a validation mask seed."""
+    if seed not in VALIDATION_SEEDS:
+        ap.error(f"--seed must be a validation seed {VALIDATION_SEEDS}, not a scored one")
+
+
+def ratio_summary(ratios: Sequence[float]) -> dict[str, float]:
+    """Paired RMSE ratios' geometric mean, worst (largest) and best (smallest)."""
+    r = np.asarray(ratios, dtype=float)
+    return {
+        "geometric_mean_ratio": float(np.exp(np.log(r).mean())),
+        "worst_ratio": float(r.max()),
+        "best_ratio": float(r.min()),
+    }
+
+
 def seeds(validation: bool = False) -> tuple[int, ...]:
     """The mask seeds of the scored split, or of the validation split."""
     return VALIDATION_SEEDS if validation else SCORED_SEEDS

@@ -47,8 +47,6 @@ import revml.trees
 from revml import ReverseImputer
 from revml.blending import fit_blend
 
-TABLES = ["boston", "auto", "bdims", "penguins", "airquality", "diabetes", "credit", "survey",
-          "college", "breast_cancer", "wine", "pima", "hitters", "pbc"]  # fmt: skip
 #: constant -> the module that holds it (and that the blend reads it from)
 CONSTANTS = {
     "SHRINK_CELLS": revml.trees,
@@ -66,14 +64,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--constant", choices=sorted(CONSTANTS), required=True)
     ap.add_argument("--values", type=float, nargs="+", required=True)
-    ap.add_argument("--tables", nargs="+", default=TABLES)
-    ap.add_argument("--mechanisms", nargs="+", default=["mcar20", "mnar20"])
-    ap.add_argument("--seed", type=int, default=suite.VALIDATION_SEEDS[0])
-    ap.add_argument("--random-states", type=int, nargs="+", default=[0])
-    ap.add_argument("--out", default="benchmarks/results/sweep_blend.json")
+    suite.validation_arguments(ap, "benchmarks/results/sweep_blend.json")
     args = ap.parse_args()
-    if args.seed not in suite.VALIDATION_SEEDS:
-        ap.error(f"--seed must be a validation seed {suite.VALIDATION_SEEDS}, not a scored one")
+    suite.check_validation_seed(ap, args.seed)
     module = CONSTANTS[args.constant]
     kind = int if args.constant in COUNTS else float
     if kind is int and any(v != int(v) or v < 1 for v in args.values):
@@ -121,9 +114,7 @@ def main() -> None:
     for value in values:
         ratios = np.array([r[f"rmse_{value:g}"] / r[f"rmse_{default:g}"] for r in rows])
         entry = {
-            "geometric_mean_ratio": float(np.exp(np.log(ratios).mean())),
-            "worst_ratio": float(ratios.max()),
-            "best_ratio": float(ratios.min()),
+            **suite.ratio_summary(ratios),
             "blend_seconds": float(sum(r[f"blend_seconds_{value:g}"] for r in rows)),
         }
         summary[f"{value:g}"] = entry

@@ -93,8 +93,7 @@ def main() -> None:
     if args.data_dir is not None:
         return images(args)
     args.out = args.out or str(HERE / "results" / "sweep_row_stop.json")
-    if args.seed not in suite.VALIDATION_SEEDS:
-        ap.error(f"--seed must be a validation seed {suite.VALIDATION_SEEDS}, not a scored one")
+    suite.check_validation_seed(ap, args.seed)
     if 0.0 not in args.tols:
         ap.error("--tols needs 0 (the library's loop) to compare against")
     t0 = time.perf_counter()
