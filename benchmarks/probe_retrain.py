@@ -28,10 +28,10 @@ import numpy as np
 import suite
 import torch
 from comparison_table import write_result
+from sweep_blend import captured_blend
 
-import revml.imputer
 from revml import ReverseImputer
-from revml.blending import _loop, categorical_groups, fit_blend
+from revml.blending import _loop, categorical_groups
 from revml.fitting import fit_state
 from revml.trees import TreeBlend
 
@@ -42,15 +42,8 @@ def main() -> None:
     args = ap.parse_args()
     suite.check_validation_seed(ap, args.seed)
     t0 = time.perf_counter()
-    captured: dict = {}
-
-    def capture(state, params, x, held, seed):
-        captured.update(params=params, x=x, seed=seed)
-        return fit_blend(state, params, x, held, seed)
-
-    revml.imputer.fit_blend = capture  # the fit's own call, its inputs kept
     rows = []
-    try:
+    with captured_blend() as captured:
         for cell in suite.damaged_tables(
             args.tables, args.mechanisms, args.seed, args.random_states
         ):
@@ -86,8 +79,6 @@ def main() -> None:
                 )["rmse"]
             rows.append(row)
             print(row, flush=True)
-    finally:
-        revml.imputer.fit_blend = fit_blend
     paired = [r for r in rows if "extra_seconds" in r]
     ratios = np.array([r["rmse_retrained"] / r["rmse_default"] for r in paired])
     summary = {
@@ -98,8 +89,7 @@ def main() -> None:
         "extra_seconds": float(sum(r.get("extra_seconds", 0.0) for r in rows)),
     }
     print(
-        f"retrained / default RMSE: geometric mean {summary['geometric_mean_ratio']:.4f}, "
-        f"worst {summary['worst_ratio']:.4f}, best {summary['best_ratio']:.4f} "
+        f"retrained / default RMSE: {suite.describe_ratios(summary)} "
         f"({summary['cells_better']} better, {summary['cells_worse']} worse); fits "
         f"{summary['fit_seconds']:.1f} s, extra {summary['extra_seconds']:.1f} s"
     )

@@ -75,11 +75,7 @@ def main() -> None:
     for k in range(2, len(args.random_states) + 1):
         ratios = np.array([r[f"ratio_{k}"] for r in rows])
         summary[str(k)] = suite.ratio_summary(ratios)
-        print(
-            f"average of {k} fits / one fit: RMSE geometric mean "
-            f"{summary[str(k)]['geometric_mean_ratio']:.4f}, worst "
-            f"{summary[str(k)]['worst_ratio']:.4f}, best {summary[str(k)]['best_ratio']:.4f}"
-        )
+        print(f"average of {k} fits / one fit: RMSE {suite.describe_ratios(summary[str(k)])}")
     write_result(
         args.out, "probe_seed_average", args, t0,
         torch_threads=torch.get_num_threads(), rows=rows, summary=summary,

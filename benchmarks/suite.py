@@ -108,6 +108,14 @@ def ratio_summary(ratios: Sequence[float]) -> dict[str, float]:
     }
 
 
+def describe_ratios(summary: dict[str, float]) -> str:
+    """One line for a :func:`ratio_summary`: its geometric mean, worst and best."""
+    return (
+        f"geometric mean {summary['geometric_mean_ratio']:.4f}, "
+        f"worst {summary['worst_ratio']:.4f}, best {summary['best_ratio']:.4f}"
+    )
+
+
 def seeds(validation: bool = False) -> tuple[int, ...]:
     """The mask seeds of the scored split, or of the validation split."""
     return VALIDATION_SEEDS if validation else SCORED_SEEDS

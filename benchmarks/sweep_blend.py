@@ -33,8 +33,10 @@ each value's RMSE ratio to the default's (geometric mean, worst, best) and blend
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 import suite
@@ -60,6 +62,48 @@ CONSTANTS = {
 COUNTS = {"N_TREES", "N_PASSES", "GAIN_FOLDS"}
 
 
+@contextlib.contextmanager
+def captured_blend() -> Iterator[dict]:
+    """While open, every fit's own call of :func:`~revml.blending.fit_blend` runs as it
+    would and leaves its inputs (``state``, ``params``, ``x``, ``held``, ``seed``) in the
+    dict this yields, so a sweep can choose the blend again from the same fitted state."""
+    captured: dict = {}
+
+    def capture(state, params, x, held, seed):
+        captured.update(state=state, params=params, x=x, held=held, seed=seed)
+        return fit_blend(state, params, x, held, seed)
+
+    revml.imputer.fit_blend = capture
+    try:
+        yield captured
+    finally:
+        revml.imputer.fit_blend = fit_blend
+
+
+def blend_row(cell: suite.Damaged, captured: dict, module, constant: str, values) -> dict:
+    """Fit revml's defaults on ``cell`` (the fit's blend inputs land in ``captured``, see
+    :func:`captured_blend`), then choose the blend again with ``constant`` (an attribute of
+    ``module``) at each of ``values``: each variant's blend seconds, RMSE and accuracy."""
+    imp = ReverseImputer(random_state=cell.random_state)
+    row = {"table": cell.table, "mechanism": cell.mechanism, "random_state": cell.random_state}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start = time.perf_counter()
+        imp.fit(cell.damaged)
+        row["fit_seconds"] = time.perf_counter() - start
+        c = captured
+        for value in values:
+            setattr(module, constant, value)
+            start = time.perf_counter()
+            imp.state_ = fit_blend(c["state"], c["params"], c["x"], c["held"], c["seed"])
+            row[f"blend_seconds_{value:g}"] = time.perf_counter() - start
+            filled = imp.transform(cell.damaged)
+            scored = suite.score(cell.frame, filled, cell.damaged, cell.mask, cell.ranges)
+            row[f"rmse_{value:g}"] = scored["rmse"]
+            row[f"accuracy_{value:g}"] = scored["accuracy"]
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--constant", choices=sorted(CONSTANTS), required=True)
@@ -74,42 +118,16 @@ def main() -> None:
     default = kind(getattr(module, args.constant))
     values = sorted({kind(v) for v in args.values} | {default})
     t0 = time.perf_counter()
-    captured: dict = {}
-
-    def capture(state, params, x, held, seed):
-        captured.update(state=state, params=params, x=x, held=held, seed=seed)
-        return fit_blend(state, params, x, held, seed)
-
-    revml.imputer.fit_blend = capture  # the fit's own call, its inputs kept
     rows = []
-    try:
+    with captured_blend() as captured:
         for cell in suite.damaged_tables(
             args.tables, args.mechanisms, args.seed, args.random_states
         ):
-            imp = ReverseImputer(random_state=cell.random_state)
-            row = {"table": cell.table, "mechanism": cell.mechanism,
-                   "random_state": cell.random_state}  # fmt: skip
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                start = time.perf_counter()
-                imp.fit(cell.damaged)
-                row["fit_seconds"] = time.perf_counter() - start
-                c = captured
-                for value in values:
-                    setattr(module, args.constant, value)
-                    start = time.perf_counter()
-                    imp.state_ = fit_blend(c["state"], c["params"], c["x"], c["held"], c["seed"])
-                    row[f"blend_seconds_{value:g}"] = time.perf_counter() - start
-                    filled = imp.transform(cell.damaged)
-                    scored = suite.score(cell.frame, filled, cell.damaged, cell.mask, cell.ranges)
-                    row[f"rmse_{value:g}"] = scored["rmse"]
-                    row[f"accuracy_{value:g}"] = scored["accuracy"]
+            try:
+                rows.append(blend_row(cell, captured, module, args.constant, values))
+            finally:
                 setattr(module, args.constant, default)
-            rows.append(row)
-            print(row, flush=True)
-    finally:
-        revml.imputer.fit_blend = fit_blend
-        setattr(module, args.constant, default)
+            print(rows[-1], flush=True)
     summary = {}
     for value in values:
         ratios = np.array([r[f"rmse_{value:g}"] / r[f"rmse_{default:g}"] for r in rows])
@@ -119,9 +137,8 @@ def main() -> None:
         }
         summary[f"{value:g}"] = entry
         print(
-            f"{args.constant} {value:g}: RMSE / default ({default:g}) geometric mean "
-            f"{entry['geometric_mean_ratio']:.4f}, worst {entry['worst_ratio']:.4f}, "
-            f"best {entry['best_ratio']:.4f}; blend {entry['blend_seconds']:.1f} s in all"
+            f"{args.constant} {value:g}: RMSE / default ({default:g}) "
+            f"{suite.describe_ratios(entry)}; blend {entry['blend_seconds']:.1f} s in all"
         )
     write_result(
         args.out,
