@@ -504,3 +504,23 @@ def test_a_passs_gain_is_scored_on_cells_its_weights_never_saw():
         np.testing.assert_array_equal(scored[rows], (w * other + (1 - w) * loop)[rows])
     in_sample, honest = _gain(moved, loop, truth, held), _gain(scored, loop, truth, held)
     assert in_sample > 0 and honest < 0, (in_sample, honest)
+
+
+def test_a_fit_scores_its_passes_out_of_sample_when_asked(monkeypatch):
+    """``GAIN_FOLDS`` only decides which passes are kept: with 3 folds a fit keeps the same
+    Gaussian step and the same weights for every pass it keeps (its first passes are the
+    one-fold fit's), and it is as reproducible."""
+    import revml.blending as blending
+
+    x = _step_table()
+    damaged, _ = _damaged(x)
+    one = ReverseImputer(**FAST).fit(damaged).fitted_blend_weights_
+    monkeypatch.setattr(blending, "GAIN_FOLDS", 3)
+    monkeypatch.setattr(blending, "MIN_PASS_GAIN", 0.0)
+    three = ReverseImputer(**FAST).fit(damaged)
+    weights = three.fitted_blend_weights_
+    kept = min(len(one), len(weights))
+    assert kept >= 2  # the Gaussian step and at least one pass of trees
+    np.testing.assert_array_equal(weights[:kept], one[:kept])
+    again = ReverseImputer(**FAST).fit(damaged)
+    np.testing.assert_array_equal(again.transform(damaged), three.transform(damaged))
