@@ -524,3 +524,17 @@ def test_a_fit_scores_its_passes_out_of_sample_when_asked(monkeypatch):
     np.testing.assert_array_equal(weights[:kept], one[:kept])
     again = ReverseImputer(**FAST).fit(damaged)
     np.testing.assert_array_equal(again.transform(damaged), three.transform(damaged))
+
+
+def test_a_gaussian_step_that_gains_too_little_is_not_taken(monkeypatch):
+    """With a bar no step can clear, the fit's Gaussian weights are all 0 and its trees
+    start from the loop; with none (the default) the step is taken."""
+    import revml.blending as blending
+
+    x = _step_table()
+    damaged, _ = _damaged(x)
+    taken = ReverseImputer(**FAST).fit(damaged).fitted_blend_weights_
+    assert taken[0].any()
+    monkeypatch.setattr(blending, "MIN_GAUSSIAN_GAIN", 1.0)  # a 100% lower error: never
+    dropped = ReverseImputer(**FAST).fit(damaged).fitted_blend_weights_
+    assert not dropped[0].any() and len(dropped) >= 2
