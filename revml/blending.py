@@ -177,9 +177,8 @@ def fit_blend(
         gaussian = choose_weights(xs, table, normal, held_np)
         gaussian += choose_group_weights(xs, table, normal, held_all, groups)
         stepped = gaussian * normal + (1 - gaussian) * table
-        if MIN_GAUSSIAN_GAIN > -np.inf and MIN_GAUSSIAN_GAIN > max(
-            _gain(stepped, table, xs, held_np) if numeric else 0.0,
-            _gain(stepped, table, xs, held_cat) if categorical else 0.0,
+        if MIN_GAUSSIAN_GAIN > -np.inf and (
+            _held_gain(stepped, table, xs, held_np, held_cat) < MIN_GAUSSIAN_GAIN
         ):
             gaussian = np.zeros(xs.shape[1])
         else:
@@ -203,10 +202,7 @@ def fit_blend(
         if not (weights > 0).any():
             break
         scored = _cross_fitted(xs, table, trees, held_all, held_np, groups, folds, moved)
-        gain = max(  # a pass pays if it lowers either kind's held error enough
-            _gain(scored, table, xs, held_np) if numeric else 0.0,
-            _gain(scored, table, xs, held_cat) if categorical else 0.0,
-        )
+        gain = _held_gain(scored, table, xs, held_np, held_cat)  # either kind's, enough
         if gain < MIN_PASS_GAIN:
             break
         table = moved
@@ -243,6 +239,21 @@ def _cross_fitted(
         rows = folds == k
         out[rows] = weights * other[rows] + (1 - weights) * before[rows]
     return out
+
+
+def _held_gain(
+    moved: np.ndarray,
+    before: np.ndarray,
+    truth: np.ndarray,
+    held_numeric: np.ndarray,
+    held_categorical: np.ndarray,
+) -> float:
+    """The larger of the shares by which ``moved`` lowers the held numeric cells' RMSE and
+    the held categories' Brier error (:func:`_gain`; 0 for a kind with no held entry)."""
+    return max(
+        _gain(moved, before, truth, held_numeric) if held_numeric.any() else 0.0,
+        _gain(moved, before, truth, held_categorical) if held_categorical.any() else 0.0,
+    )
 
 
 def _gain(moved: np.ndarray, before: np.ndarray, truth: np.ndarray, held: np.ndarray) -> float:
