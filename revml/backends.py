@@ -51,12 +51,24 @@ def triton_available(device: torch.device) -> bool:
     return os.environ.get("TRITON_INTERPRET") == "1"
 
 
-#: On the CPU, ``"auto"`` compiles only jobs of at least this many sample-steps. Measured on
-#: a 2-core x86 CPU (benchmarks/results/reverse_step_cpu.json): the compiled step is 1.34x
-#: faster than eager at 1,024 rows and 1.57x at 4,096 (the hash, loss and Adam elementwise
-#: work fuses), and compiling costs 3.5 to 5.4 s per batch shape; at ~50 ms per 1k-row
-#: eager step the saving repays that after roughly 200k sample-steps.
-CPU_COMPILE_MIN_WORK = 200_000
+#: On the CPU, ``"auto"`` compiles only jobs of at least this many multiply-adds: the
+#: job's sample-steps (rows times steps) times the module's weights (a linear layer's
+#: multiply-adds a row; :func:`row_macs`). Compiling costs seconds whatever the network
+#: (3.5 to 5.4 s a batch shape on the 2-core x86 CPU), so it repays only where the eager
+#: step is slow. A 784-512-128-12 autoencoder (937k weights): the compiled step 1.34x
+#: faster than eager at 1,024 rows and 1.57x at 4,096 (benchmarks/results/
+#: reverse_step_cpu.json), repaid after about 200k sample-steps, 1.9e11 multiply-adds. A
+#: table's network is a thousand times smaller and its eager step as cheap: on the 3,000 x
+#: 9 wage table, 450k sample-steps a loop, compiling every loop cost a first fit 22.3 s
+#: (7.0 s with inductor's cache warm) against 4.6 s eager, and saved 0.3 s of a transform
+#: (benchmarks/bench_compile_rule.py, compile_rule.json: four tables of 2,700 to 7,425 rows).
+CPU_COMPILE_MIN_MACS = 2e11
+
+
+def row_macs(module: nn.Module) -> int:
+    """The weights of ``module``'s matrices and kernels (parameters of 2 dimensions or more):
+    a linear layer's multiply-adds a row, a lower bound for a convolution's."""
+    return sum(p.numel() for p in module.parameters() if p.ndim >= 2)
 
 
 def _cpu_compiler_available() -> bool:
@@ -72,13 +84,14 @@ def resolve_backend(
     """The concrete path for ``backend`` on ``device``.
 
     ``work`` is the job size in sample-steps (rows times steps); on the CPU ``"auto"``
-    compiles only when it reaches :data:`CPU_COMPILE_MIN_WORK` and a C++ compiler exists.
+    compiles only when ``work`` times :func:`row_macs` reaches :data:`CPU_COMPILE_MIN_MACS`
+    and a C++ compiler exists.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
     if backend == "auto":
         if device.type != "cuda":
-            big = work is not None and work >= CPU_COMPILE_MIN_WORK
+            big = work is not None and work * row_macs(module) >= CPU_COMPILE_MIN_MACS
             return "compile" if big and _cpu_compiler_available() else "reference"
         from .ops import supports_triton
 

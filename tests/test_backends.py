@@ -10,19 +10,29 @@ import torch
 from asserts import assert_close
 
 from revml import MLPAutoencoder, ReverseImputer, backends, masks, reverse
-from revml.backends import CPU_COMPILE_MIN_WORK, resolve_backend
+from revml.backends import CPU_COMPILE_MIN_MACS, resolve_backend, row_macs
 
 CPU = torch.device("cpu")
 
 
 def test_auto_on_cpu_compiles_only_jobs_that_repay_it(monkeypatch):
+    """The threshold counts multiply-adds: sample-steps times the network's weights, so a
+    table's small network needs far more rows than an image's before it compiles."""
     ae = MLPAutoencoder(8, (6,), 2)
+    macs = row_macs(ae)
+    assert macs == 2 * (8 * 6 + 6 * 2)  # encoder and decoder weights, no biases
+    steps = math.ceil(CPU_COMPILE_MIN_MACS / macs)  # the least work that reaches it
     assert resolve_backend("auto", ae, CPU) == "reference"
-    assert resolve_backend("auto", ae, CPU, work=CPU_COMPILE_MIN_WORK - 1) == "reference"
+    assert resolve_backend("auto", ae, CPU, work=steps - 1) == "reference"
     monkeypatch.setattr(backends, "_cpu_compiler_available", lambda: True)
-    assert resolve_backend("auto", ae, CPU, work=CPU_COMPILE_MIN_WORK) == "compile"
+    assert resolve_backend("auto", ae, CPU, work=steps) == "compile"
+    assert resolve_backend("auto", ae, CPU, work=steps - 1) == "reference"
+    wide = MLPAutoencoder(784, (512, 128), 12)  # a network of 937k weights
+    assert row_macs(wide) == 2 * (784 * 512 + 512 * 128 + 128 * 12)
+    assert resolve_backend("auto", wide, CPU, work=250_000) == "compile"
+    assert resolve_backend("auto", ae, CPU, work=250_000) == "reference"
     monkeypatch.setattr(backends, "_cpu_compiler_available", lambda: False)
-    assert resolve_backend("auto", ae, CPU, work=CPU_COMPILE_MIN_WORK) == "reference"
+    assert resolve_backend("auto", ae, CPU, work=steps) == "reference"
 
 
 def test_auto_falls_back_to_the_reference_when_compiling_fails(monkeypatch):
@@ -38,7 +48,7 @@ def test_auto_falls_back_to_the_reference_when_compiling_fails(monkeypatch):
             raise RuntimeError("InductorError: no working C++ compiler")
 
     real = backends.make_step_fn
-    monkeypatch.setattr(backends, "CPU_COMPILE_MIN_WORK", 1)
+    monkeypatch.setattr(backends, "CPU_COMPILE_MIN_MACS", 1)
     monkeypatch.setattr(backends, "_cpu_compiler_available", lambda: True)
     monkeypatch.setattr(
         reverse, "make_step_fn", lambda name, *a: Broken() if name == "compile" else real(name, *a)
