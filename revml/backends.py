@@ -59,8 +59,8 @@ def triton_available(device: torch.device) -> bool:
 #: faster than eager at 1,024 rows and 1.57x at 4,096 (benchmarks/results/
 #: reverse_step_cpu.json), repaid after about 200k sample-steps, 1.9e11 multiply-adds. A
 #: table's network is a thousand times smaller and its eager step as cheap: on the 3,000 x
-#: 9 wage table, 450k sample-steps a loop, compiling every loop cost a first fit 22.3 s
-#: (7.0 s with inductor's cache warm) against 4.6 s eager, and saved 0.3 s of a transform
+#: 9 wage table, 450k sample-steps a loop, compiling every loop cost a first fit 23.0 s
+#: (7.2 s with inductor's cache warm) against 4.6 s eager, and saved 0.3 s of a transform
 #: (benchmarks/bench_compile_rule.py, compile_rule.json: four tables of 2,700 to 7,425 rows).
 CPU_COMPILE_MIN_MACS = 2e11
 

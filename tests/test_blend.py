@@ -538,3 +538,59 @@ def test_a_gaussian_step_that_gains_too_little_is_not_taken(monkeypatch):
     monkeypatch.setattr(blending, "MIN_GAUSSIAN_GAIN", 1.0)  # a 100% lower error: never
     dropped = ReverseImputer(**FAST).fit(damaged).fitted_blend_weights_
     assert not dropped[0].any() and len(dropped) >= 2
+
+
+def test_observed_means_skip_missing_entries():
+    x = np.array([[1.0, np.nan, np.nan], [3.0, 4.0, np.nan]])
+    np.testing.assert_array_equal(trees.observed_means(x), [2.0, 4.0, 0.0])
+
+
+def test_the_mean_step_weighs_a_column_the_fill_only_adds_noise_to(monkeypatch):
+    """Column 0's fill is noise around its mean (the others cannot predict it, so the mean
+    is its best guess), column 1's fill is exact: the step weighs column 0 towards its
+    mean and column 1 hardly; a bar above its gain drops it, and infinity (the default)
+    never takes it."""
+    import revml.blending as blending
+
+    rng = np.random.default_rng(3)
+    truth = np.column_stack([rng.normal(size=300), rng.normal(size=300)])
+    held = np.zeros_like(truth, dtype=bool)
+    held[::3] = True
+    blind = np.where(held, np.nan, truth)
+    table = truth.copy()
+    table[held[:, 0], 0] = blind[:, 0][~held[:, 0]].mean() + rng.normal(size=held[:, 0].sum())
+    assert blending.MIN_MEAN_GAIN == np.inf
+    assert blending._towards_mean(truth, table, blind, held, held) is None
+    monkeypatch.setattr(blending, "MIN_MEAN_GAIN", 0.0)
+    w = blending._towards_mean(truth, table, blind, held, held)
+    assert w[0] > 0.6 and w[1] < 0.4, w  # column 1's weight leans on the pooled one
+    monkeypatch.setattr(blending, "MIN_MEAN_GAIN", 0.9)  # 90% lower RMSE: too much
+    assert blending._towards_mean(truth, table, blind, held, held) is None
+
+
+def test_a_fitted_mean_step_moves_imputed_values_and_is_saved(monkeypatch, tmp_path):
+    """With mean-step weights, transform moves each imputed value of a weighted feature by
+    its weight towards the feature's observed training mean, leaves observed values and
+    every other feature alone, and a saved imputer keeps the step."""
+    import revml.blending as blending
+
+    x = _step_table()
+    damaged, miss = _damaged(x)
+    plain = ReverseImputer(**FAST).fit(damaged)
+    assert not plain.fitted_mean_weights_.any()
+    chosen = np.array([0.0, 0.0, 0.0, 0.5])
+    monkeypatch.setattr(blending, "_towards_mean", lambda *args: chosen)
+    imp = ReverseImputer(**FAST).fit(damaged)
+    np.testing.assert_array_equal(imp.fitted_mean_weights_, chosen)
+    np.testing.assert_array_equal(imp.fitted_blend_weights_, plain.fitted_blend_weights_)
+    out, before = imp.transform(damaged), plain.transform(damaged)
+    assert np.array_equal(out[~miss], damaged[~miss])
+    assert np.array_equal(out[:, :3], before[:, :3])
+    rows = miss[:, 3]
+    np.testing.assert_allclose(
+        out[rows, 3], 0.5 * np.nanmean(damaged[:, 3]) + 0.5 * before[rows, 3], rtol=1e-5
+    )
+    imp.save(tmp_path / "model")
+    loaded = ReverseImputer.load(tmp_path / "model")
+    np.testing.assert_array_equal(loaded.fitted_mean_weights_, chosen)
+    assert np.array_equal(loaded.transform(damaged), out)

@@ -71,16 +71,19 @@ class MnistConfig:
 
 
 def git_revision() -> str:
+    """The short commit, with ``+dirty`` when a tracked file differs from it (the result
+    then comes from code no commit holds)."""
+    here = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], capture_output=True, text=True, check=True, cwd=here)
+        return done.stdout.strip()
+
     try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).resolve().parent,
-        ).stdout.strip()
+        rev, changed = git("rev-parse", "--short", "HEAD"), git("status", "--porcelain", "-uno")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    return rev + ("+dirty" if changed else "")
 
 
 def environment() -> dict:
