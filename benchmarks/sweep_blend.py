@@ -15,9 +15,7 @@ The blend (:func:`revml.blending.fit_blend`) reads its constants when it runs:
 * ``GAIN_FOLDS`` (:mod:`revml.blending`): the folds in which a pass's gain is scored out of
   sample (1: on the cells its weights were fitted to);
 * ``MIN_GAUSSIAN_GAIN`` (:mod:`revml.blending`): the share by which the Gaussian step must
-  lower the held cells' error to be taken;
-* ``MIN_MEAN_GAIN`` (:mod:`revml.blending`): the share by which the mean step after the
-  passes must lower the held numeric cells' RMSE to be taken (infinity: never).
+  lower the held cells' error to be taken.
 
 Each (table, mechanism, training seed) fits its autoencoder once, with the constant at its
 default; the blend (its weights, its passes and the kept trees) is then chosen again from
@@ -62,7 +60,6 @@ CONSTANTS = {
     "N_PASSES": revml.blending,
     "GAIN_FOLDS": revml.blending,
     "MIN_GAUSSIAN_GAIN": revml.blending,
-    "MIN_MEAN_GAIN": revml.blending,
 }
 #: the constants that count something: their values are whole numbers
 COUNTS = {"N_TREES", "N_PASSES", "GAIN_FOLDS"}

@@ -35,7 +35,6 @@ from .trees import (
     choose_weights,
     fit_trees,
     gaussian_step,
-    observed_means,
 )
 
 #: Share of the observed numeric cells ``fit`` hides from the autoencoder to choose the
@@ -72,12 +71,6 @@ GAIN_FOLDS = 1
 #: tables, whose step gains more than that on their held cells, not at all); a 0 bar never
 #: dropped the step.
 MIN_GAUSSIAN_GAIN = -np.inf
-#: After the passes, a mean step moves each numeric feature's imputed values towards its
-#: observed mean, with a weight chosen on the held cells (:func:`_towards_mean`), where that
-#: lowers their RMSE by at least this share; infinity: no mean step. For columns the others
-#: barely predict (a pulse, a count of cards, a year), the best guess is near the mean, and
-#: a fit on a few hundred rows adds noise to it.
-MIN_MEAN_GAIN = np.inf
 
 
 def blend_wanted(params: Mapping[str, Any], n_features: int) -> bool:
@@ -217,28 +210,9 @@ def fit_blend(
         step = Pass(weights, *fit_trees(current, xs, kept_features, seed, p, jobs, kept_groups))
         current = step.apply(current, missing)
         blend.passes.append(step)
-    if numeric:
-        blend.towards_mean = _towards_mean(xs, table, blind, world, held_np)
-    if not blend.passes and not gaussian.any() and blend.towards_mean is None:
+    if not blend.passes and not gaussian.any():
         return final
     return replace(final, blend=blend)
-
-
-def _towards_mean(
-    truth: np.ndarray, table: np.ndarray, blind: np.ndarray, world: np.ndarray, held: np.ndarray
-) -> np.ndarray | None:
-    """The mean step's weights (D,), chosen in the held-out world: ``table`` (its blended
-    imputation) moved towards the column means of what it observes (``blind``) on the
-    held numeric cells, :func:`revml.trees.choose_weights`; None where no feature gains or
-    the step lowers their RMSE by less than :data:`MIN_MEAN_GAIN`."""
-    if MIN_MEAN_GAIN == np.inf:
-        return None
-    towards = np.where(world, observed_means(blind), table)
-    weights = choose_weights(truth, table, towards, held)
-    moved = weights * towards + (1 - weights) * table
-    if not (weights > 0).any() or _gain(moved, table, truth, held) < MIN_MEAN_GAIN:
-        return None
-    return weights
 
 
 def _cross_fitted(

@@ -474,16 +474,6 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return state.blend.weights.copy()
 
     @property
-    def fitted_mean_weights_(self) -> np.ndarray:
-        """(encoded features,): after the passes of trees, each numeric feature's share of
-        its observed training mean in its imputed value (the blend's mean step,
-        :data:`revml.blending.MIN_MEAN_GAIN`); all 0 where the blend took none."""
-        state = self._state()
-        if state.blend is None or state.blend.towards_mean is None:
-            return np.zeros(state.n_features)
-        return state.blend.towards_mean.copy()
-
-    @property
     def stop_reason_(self) -> str:
         """Why autoencoder training stopped."""
         return self._state().training.stop_reason

@@ -43,14 +43,7 @@ from .errors import FileError, RevmlError
 from .model import MLPAutoencoder
 from .prior import GaussianPrior
 from .scaling import FeatureScaler
-from .state import (
-    BLEND_KEYS,
-    MEAN_STEP_KEY,
-    PRIOR_KEYS,
-    FittedState,
-    TrainingRecord,
-    resolve_device,
-)
+from .state import BLEND_KEYS, PRIOR_KEYS, FittedState, TrainingRecord, resolve_device
 from .tabular import TabularEncoder, is_nan_like
 from .trees import TreeBlend
 
@@ -322,24 +315,21 @@ def load_imputer(path: str | os.PathLike, device: str | torch.device | None = No
     blend = None
     if all(key in state for key in BLEND_KEYS):
         weights, data, seed, filled = (state.pop(key) for key in BLEND_KEYS)
-        towards = state.pop(MEAN_STEP_KEY, None)
         if (
             weights.dim() != 2
             or data.dim() != 2
             or data.shape[1] != weights.shape[1]
             or filled.shape != data.shape
-            or (towards is not None and tuple(towards.shape) != (data.shape[1],))
         ):
             raise _fail(folder, "the saved tree blend has inconsistent shapes")
         if bool(weights[0].any()) and prior is None:
             raise _fail(folder, "the saved blend weighs a Gaussian prior the file lacks")
         # The trees are trained again on the rows they learnt from: the same trees.
         groups = categorical_groups(encoder)
-        towards = None if towards is None else towards.numpy()
         blend = TreeBlend.rebuilt(
-            weights.numpy(), data.numpy(), filled.numpy(), int(seed[0]), prior, groups, towards
+            weights.numpy(), data.numpy(), filled.numpy(), int(seed[0]), prior, groups
         )
-    elif any(key in state for key in (*BLEND_KEYS, MEAN_STEP_KEY)):
+    elif any(key in state for key in BLEND_KEYS):
         raise _fail(folder, "the saved tree blend is incomplete")
     module = None
     if architecture is not None:

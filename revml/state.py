@@ -132,8 +132,6 @@ class FittedState:
             out[BLEND_KEYS[1]] = torch.from_numpy(self.blend.data)
             out[BLEND_KEYS[2]] = torch.tensor([self.blend.seed], dtype=torch.int64)
             out[BLEND_KEYS[3]] = torch.from_numpy(self.blend.filled)
-            if self.blend.towards_mean is not None:
-                out[MEAN_STEP_KEY] = torch.from_numpy(self.blend.towards_mean)
         return out
 
 
@@ -142,5 +140,3 @@ PRIOR_KEYS = ("prior.mean", "prior.precision")
 #: ... and of the tree blend: its weights (passes x features), the rows its trees learn
 #: from (NaN = missing), their seed, and the loop's imputation of those rows.
 BLEND_KEYS = ("blend.weights", "blend.data", "blend.seed", "blend.filled")
-#: ... and the blend's mean step, where it has one (a file without it has none).
-MEAN_STEP_KEY = "blend.towards_mean"

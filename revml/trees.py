@@ -117,23 +117,6 @@ def gaussian_step(
     return np.where(miss, weights * mean + (1 - weights) * values, values)
 
 
-def observed_means(x: np.ndarray) -> np.ndarray:
-    """(D,) float64: each column's mean over its observed (not NaN) entries; 0 for a
-    column with none."""
-    x = np.asarray(x, dtype=np.float64)
-    seen = ~np.isnan(x)
-    counts = seen.sum(0)
-    return np.where(seen, x, 0.0).sum(0) / np.maximum(counts, 1)
-
-
-def mean_step(
-    values: np.ndarray, miss: np.ndarray, weights: np.ndarray, means: np.ndarray
-) -> np.ndarray:
-    """``values`` with the ``miss`` entries moved by ``weights`` (D,) towards ``means``
-    (D,): a shrinkage, for features the other columns barely predict; returns a copy."""
-    return np.where(miss, weights * means + (1 - weights) * values, values)
-
-
 @dataclass
 class TreeBlend:
     """The Gaussian step and passes of per-feature trees, with their weights.
@@ -151,9 +134,6 @@ class TreeBlend:
     filled: np.ndarray  # (N, D) float32
     seed: int
     prior: GaussianPrior | None = field(default=None, repr=False)
-    #: (D,) float64 in [0, 1] or None: after the passes, each numeric feature's share of its
-    #: observed mean in ``data`` (:meth:`mean_step`)
-    towards_mean: np.ndarray | None = None
 
     @property
     def weights(self) -> np.ndarray:
@@ -170,16 +150,12 @@ class TreeBlend:
         seed: int,
         prior: GaussianPrior | None,
         groups: Sequence[slice] = (),
-        towards_mean: np.ndarray | None = None,
     ) -> TreeBlend:
         """The blend with its trees trained again (deterministic: the same trees);
         ``groups``: the one-hot features of each categorical column."""
         weights = np.asarray(weights, dtype=np.float64)
         data = np.asarray(data, np.float32)
-        if towards_mean is not None:
-            towards_mean = np.asarray(towards_mean, dtype=np.float64)
-        filled = np.asarray(filled, np.float32)
-        blend = cls(weights[0], [], data, filled, seed, prior, towards_mean)
+        blend = cls(weights[0], [], data, np.asarray(filled, np.float32), seed, prior)
         miss = np.isnan(data)
         current = blend.gaussian_step(np.asarray(filled, np.float64), miss)
         for p, w in enumerate(weights[1:]):
@@ -202,14 +178,7 @@ class TreeBlend:
         values = self.gaussian_step(values, miss)
         for step in self.passes:
             values = step.apply(values, miss)
-        return self.mean_step(values, miss)
-
-    def mean_step(self, values: np.ndarray, miss: np.ndarray) -> np.ndarray:
-        """:func:`mean_step` towards ``data``'s observed column means with this blend's
-        :attr:`towards_mean` weights (``values`` itself if none)."""
-        if self.towards_mean is None or not self.towards_mean.any():
-            return values
-        return mean_step(values, miss, self.towards_mean, observed_means(self.data))
+        return values
 
 
 def blended(weights: np.ndarray, groups: Sequence[slice]) -> tuple[np.ndarray, list[slice]]:
