@@ -236,11 +236,14 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         blends each pass's prediction into the imputation with a weight per feature, after
         a Gaussian step towards the prior's conditional mean (weighted the same way; a
         categorical column's one-hot features take one weight, so its decoded category can
-        come from the normal model). The weights are chosen on a tenth of the observed
+        come from the normal model) and a step towards a Gaussian copula's (the normal
+        model of each numeric feature's normal scores, :mod:`revml.copula`), taken where it
+        lowers the held cells' RMSE. The weights are chosen on a tenth of the observed
         cells (and categorical values) that ``fit`` hides from the autoencoder and the
         trees alike and imputes itself (:mod:`revml.blending`); a feature where the trees
         do not help keeps the loop's value.
-        ``fitted_blend_weights_`` holds the weights. ``"none"``: the loop alone. Set at
+        ``fitted_blend_weights_`` and ``fitted_copula_weights_`` hold the weights.
+        ``"none"``: the loop alone. Set at
         transform time, ``"none"`` also switches a fitted blend off.
     fill : {"auto", "mean", "zeros"}
         What a direct pass (the direct strategy, ``init="direct"``) puts in the missing
@@ -472,6 +475,17 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if state.blend is None:
             return np.zeros((0, state.n_features))
         return state.blend.weights.copy()
+
+    @property
+    def fitted_copula_weights_(self) -> np.ndarray:
+        """(encoded features,): each numeric feature's share of the Gaussian copula's
+        conditional mean (:mod:`revml.copula`) in its imputed value, a step taken after
+        the Gaussian one and before the trees (``blend="auto"``); all 0 where the blend
+        took no copula step."""
+        state = self._state()
+        if state.blend is None or state.blend.copula_weights is None:
+            return np.zeros(state.n_features)
+        return state.blend.copula_weights.copy()
 
     @property
     def stop_reason_(self) -> str:

@@ -38,12 +38,12 @@ import numpy as np
 import torch
 
 from . import params as param_table
-from .blending import categorical_groups
+from .blending import categorical_groups, numeric_features
 from .errors import FileError, RevmlError
 from .model import MLPAutoencoder
 from .prior import GaussianPrior
 from .scaling import FeatureScaler
-from .state import BLEND_KEYS, PRIOR_KEYS, FittedState, TrainingRecord, resolve_device
+from .state import BLEND_KEYS, COPULA_KEY, PRIOR_KEYS, FittedState, TrainingRecord, resolve_device
 from .tabular import TabularEncoder, is_nan_like
 from .trees import TreeBlend
 
@@ -326,10 +326,20 @@ def load_imputer(path: str | os.PathLike, device: str | torch.device | None = No
             raise _fail(folder, "the saved blend weighs a Gaussian prior the file lacks")
         # The trees are trained again on the rows they learnt from: the same trees.
         groups = categorical_groups(encoder)
+        copula = state.pop(COPULA_KEY, None)
+        if copula is not None and tuple(copula.shape) != (data.shape[1],):
+            raise _fail(folder, "the saved copula step does not match the blend's features")
         blend = TreeBlend.rebuilt(
-            weights.numpy(), data.numpy(), filled.numpy(), int(seed[0]), prior, groups
+            weights.numpy(),
+            data.numpy(),
+            filled.numpy(),
+            int(seed[0]),
+            prior,
+            groups,
+            None if copula is None else copula.numpy(),
+            numeric_features(encoder, data.shape[1]),
         )
-    elif any(key in state for key in BLEND_KEYS):
+    elif any(key in state for key in (*BLEND_KEYS, COPULA_KEY)):
         raise _fail(folder, "the saved tree blend is incomplete")
     module = None
     if architecture is not None:

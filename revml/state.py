@@ -132,6 +132,8 @@ class FittedState:
             out[BLEND_KEYS[1]] = torch.from_numpy(self.blend.data)
             out[BLEND_KEYS[2]] = torch.tensor([self.blend.seed], dtype=torch.int64)
             out[BLEND_KEYS[3]] = torch.from_numpy(self.blend.filled)
+            if self.blend.copula_weights is not None:
+                out[COPULA_KEY] = torch.from_numpy(self.blend.copula_weights)
         return out
 
 
@@ -140,3 +142,5 @@ PRIOR_KEYS = ("prior.mean", "prior.precision")
 #: ... and of the tree blend: its weights (passes x features), the rows its trees learn
 #: from (NaN = missing), their seed, and the loop's imputation of those rows.
 BLEND_KEYS = ("blend.weights", "blend.data", "blend.seed", "blend.filled")
+#: ... and the copula step's weights (features), where the blend takes one.
+COPULA_KEY = "blend.copula_weights"

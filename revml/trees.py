@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .copula import GaussianCopula, fit_copula
 from .prior import GaussianPrior
 
 #: Trees per feature: 30 kept the validation gain of 50 on the suite's tables at 60% of
@@ -71,6 +72,15 @@ class Pass:
     models: dict = field(default_factory=dict, repr=False)  # feature -> regressor Forest
     #: (first, stop) of a categorical column's one-hot features -> :class:`CategoryTrees`
     classifiers: dict = field(default_factory=dict, repr=False)
+
+    def copula_step(self, values: np.ndarray, miss: np.ndarray) -> np.ndarray:
+        """``values`` with the ``miss`` entries moved by :attr:`copula_weights` towards the
+        copula's conditional mean (``values`` itself without a copula step)."""
+        w = self.copula_weights
+        if self.copula is None or w is None or not w.any():
+            return values
+        mean = self.copula.conditional_mean(values, miss)
+        return np.where(miss, w * mean + (1 - w) * values, values)
 
     def apply(self, values: np.ndarray, miss: np.ndarray) -> np.ndarray:
         """Every feature's trees predict from the same table (``values``); returns a copy
@@ -134,6 +144,8 @@ class TreeBlend:
     filled: np.ndarray  # (N, D) float32
     seed: int
     prior: GaussianPrior | None = field(default=None, repr=False)
+    copula_weights: np.ndarray | None = None  # (D,) in [0, 1], or None: no copula step
+    copula: GaussianCopula | None = field(default=None, repr=False)
 
     @property
     def weights(self) -> np.ndarray:
@@ -150,14 +162,33 @@ class TreeBlend:
         seed: int,
         prior: GaussianPrior | None,
         groups: Sequence[slice] = (),
+        copula_weights: np.ndarray | None = None,
+        numeric: np.ndarray | None = None,
     ) -> TreeBlend:
         """The blend with its trees trained again (deterministic: the same trees);
-        ``groups``: the one-hot features of each categorical column."""
+        ``groups``: the one-hot features of each categorical column; ``copula_weights``
+        the copula step's, whose copula is fitted again on ``data``'s ``numeric``
+        features (deterministic too)."""
         weights = np.asarray(weights, dtype=np.float64)
         data = np.asarray(data, np.float32)
-        blend = cls(weights[0], [], data, np.asarray(filled, np.float32), seed, prior)
+        copula = None
+        if copula_weights is not None:
+            copula_weights = np.asarray(copula_weights, dtype=np.float64)
+            if numeric is None:
+                raise ValueError("a copula step needs the numeric features it maps")
+            copula = fit_copula(data.astype(np.float64), numeric, seed)
+        blend = cls(
+            weights[0],
+            [],
+            data,
+            np.asarray(filled, np.float32),
+            seed,
+            prior,
+            copula_weights,
+            copula,
+        )
         miss = np.isnan(data)
-        current = blend.gaussian_step(np.asarray(filled, np.float64), miss)
+        current = blend.copula_step(blend.gaussian_step(np.asarray(filled, np.float64), miss), miss)
         for p, w in enumerate(weights[1:]):
             features, kept = blended(w, groups)
             step = Pass(w, *fit_trees(current, data, features, seed, p, groups=kept))
@@ -171,11 +202,21 @@ class TreeBlend:
             return values
         return gaussian_step(values, miss, self.gaussian, self.prior)
 
+    def copula_step(self, values: np.ndarray, miss: np.ndarray) -> np.ndarray:
+        """``values`` with the ``miss`` entries moved by :attr:`copula_weights` towards the
+        copula's conditional mean (``values`` itself without a copula step)."""
+        w = self.copula_weights
+        if self.copula is None or w is None or not w.any():
+            return values
+        mean = self.copula.conditional_mean(values, miss)
+        return np.where(miss, w * mean + (1 - w) * values, values)
+
     def apply(self, values: np.ndarray, miss: np.ndarray) -> np.ndarray:
         """``values`` (N, D, scaled, the loop's imputation) with each blended feature's
         missing entries (``miss``) moved towards the Gaussian conditional mean, then
         towards its trees' prediction, pass by pass."""
         values = self.gaussian_step(values, miss)
+        values = self.copula_step(values, miss)
         for step in self.passes:
             values = step.apply(values, miss)
         return values

@@ -53,7 +53,10 @@ def test_files_are_safetensors_and_json_only(saved):
     assert (prior <= tensors) == (imp.prior_ is not None)
     blend = {"blend.weights", "blend.data", "blend.seed", "blend.filled"}
     assert (blend <= tensors) == (imp.state_.blend is not None)
-    assert tensors - prior - blend == {
+    copula = {"blend.copula_weights"}
+    taken = imp.state_.blend is not None and imp.state_.blend.copula_weights is not None
+    assert (copula <= tensors) == taken
+    assert tensors - prior - blend - copula == {
         "encoder.0.weight",
         "encoder.0.bias",
         "encoder.2.weight",
