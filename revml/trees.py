@@ -73,15 +73,6 @@ class Pass:
     #: (first, stop) of a categorical column's one-hot features -> :class:`CategoryTrees`
     classifiers: dict = field(default_factory=dict, repr=False)
 
-    def copula_step(self, values: np.ndarray, miss: np.ndarray) -> np.ndarray:
-        """``values`` with the ``miss`` entries moved by :attr:`copula_weights` towards the
-        copula's conditional mean (``values`` itself without a copula step)."""
-        w = self.copula_weights
-        if self.copula is None or w is None or not w.any():
-            return values
-        mean = self.copula.conditional_mean(values, miss)
-        return np.where(miss, w * mean + (1 - w) * values, values)
-
     def apply(self, values: np.ndarray, miss: np.ndarray) -> np.ndarray:
         """Every feature's trees predict from the same table (``values``); returns a copy
         with the missing entries (``miss``) of the blended features moved."""
