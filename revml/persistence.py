@@ -43,7 +43,15 @@ from .errors import FileError, RevmlError
 from .model import MLPAutoencoder
 from .prior import GaussianPrior
 from .scaling import FeatureScaler
-from .state import BLEND_KEYS, COPULA_KEY, PRIOR_KEYS, FittedState, TrainingRecord, resolve_device
+from .state import (
+    BLEND_KEYS,
+    CHAINED_KEY,
+    COPULA_KEY,
+    PRIOR_KEYS,
+    FittedState,
+    TrainingRecord,
+    resolve_device,
+)
 from .tabular import TabularEncoder, is_nan_like
 from .trees import TreeBlend
 
@@ -329,6 +337,9 @@ def load_imputer(path: str | os.PathLike, device: str | torch.device | None = No
         copula = state.pop(COPULA_KEY, None)
         if copula is not None and tuple(copula.shape) != (data.shape[1],):
             raise _fail(folder, "the saved copula step does not match the blend's features")
+        chained = state.pop(CHAINED_KEY, None)
+        if chained is not None and tuple(chained.shape) != (data.shape[1],):
+            raise _fail(folder, "the saved chained step does not match the blend's features")
         blend = TreeBlend.rebuilt(
             weights.numpy(),
             data.numpy(),
@@ -338,8 +349,9 @@ def load_imputer(path: str | os.PathLike, device: str | torch.device | None = No
             groups,
             None if copula is None else copula.numpy(),
             numeric_features(encoder, data.shape[1]),
+            None if chained is None else chained.numpy(),
         )
-    elif any(key in state for key in (*BLEND_KEYS, COPULA_KEY)):
+    elif any(key in state for key in (*BLEND_KEYS, COPULA_KEY, CHAINED_KEY)):
         raise _fail(folder, "the saved tree blend is incomplete")
     module = None
     if architecture is not None:

@@ -134,6 +134,8 @@ class FittedState:
             out[BLEND_KEYS[3]] = torch.from_numpy(self.blend.filled)
             if self.blend.copula_weights is not None:
                 out[COPULA_KEY] = torch.from_numpy(self.blend.copula_weights)
+            if self.blend.chained_weights is not None:
+                out[CHAINED_KEY] = torch.from_numpy(self.blend.chained_weights)
         return out
 
 
@@ -144,3 +146,5 @@ PRIOR_KEYS = ("prior.mean", "prior.precision")
 BLEND_KEYS = ("blend.weights", "blend.data", "blend.seed", "blend.filled")
 #: ... and the copula step's weights (features), where the blend takes one.
 COPULA_KEY = "blend.copula_weights"
+#: ... and the chained regressions' step's weights (features), where the blend takes one.
+CHAINED_KEY = "blend.chained_weights"

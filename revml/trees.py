@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .chained import ChainedRegression, fit_chained
 from .copula import GaussianCopula, fit_copula
 from .prior import GaussianPrior
 
@@ -137,6 +138,8 @@ class TreeBlend:
     prior: GaussianPrior | None = field(default=None, repr=False)
     copula_weights: np.ndarray | None = None  # (D,) in [0, 1], or None: no copula step
     copula: GaussianCopula | None = field(default=None, repr=False)
+    chained_weights: np.ndarray | None = None  # (D,) in [0, 1], or None: no chained step
+    chained: ChainedRegression | None = field(default=None, repr=False)
 
     @property
     def weights(self) -> np.ndarray:
@@ -155,11 +158,13 @@ class TreeBlend:
         groups: Sequence[slice] = (),
         copula_weights: np.ndarray | None = None,
         numeric: np.ndarray | None = None,
+        chained_weights: np.ndarray | None = None,
     ) -> TreeBlend:
         """The blend with its trees trained again (deterministic: the same trees);
         ``groups``: the one-hot features of each categorical column; ``copula_weights``
         the copula step's, whose copula is fitted again on ``data``'s ``numeric``
-        features (deterministic too)."""
+        features (deterministic too); ``chained_weights`` the chained step's, whose
+        regressions are fitted again on ``data`` (deterministic too)."""
         weights = np.asarray(weights, dtype=np.float64)
         data = np.asarray(data, np.float32)
         copula = None
@@ -168,6 +173,10 @@ class TreeBlend:
             if numeric is None:
                 raise ValueError("a copula step needs the numeric features it maps")
             copula = fit_copula(data.astype(np.float64), numeric, seed)
+        chained = None
+        if chained_weights is not None:
+            chained_weights = np.asarray(chained_weights, dtype=np.float64)
+            chained = fit_chained(data.astype(np.float64), seed)
         blend = cls(
             weights[0],
             [],
@@ -177,9 +186,11 @@ class TreeBlend:
             prior,
             copula_weights,
             copula,
+            chained_weights,
+            chained,
         )
         miss = np.isnan(data)
-        current = blend.copula_step(blend.gaussian_step(np.asarray(filled, np.float64), miss), miss)
+        current = blend.steps(np.asarray(filled, np.float64), miss)
         for p, w in enumerate(weights[1:]):
             features, kept = blended(w, groups)
             step = Pass(w, *fit_trees(current, data, features, seed, p, groups=kept))
@@ -202,12 +213,27 @@ class TreeBlend:
         mean = self.copula.conditional_mean(values, miss)
         return np.where(miss, w * mean + (1 - w) * values, values)
 
-    def apply(self, values: np.ndarray, miss: np.ndarray) -> np.ndarray:
-        """``values`` (N, D, scaled, the loop's imputation) with each blended feature's
-        missing entries (``miss``) moved towards the Gaussian conditional mean, then
-        towards its trees' prediction, pass by pass."""
+    def chained_step(self, values: np.ndarray, miss: np.ndarray) -> np.ndarray:
+        """``values`` with the ``miss`` entries moved by :attr:`chained_weights` towards
+        the chained regressions' imputation (``values`` itself without a chained step)."""
+        w = self.chained_weights
+        if self.chained is None or w is None or not w.any():
+            return values
+        mean = self.chained.conditional_mean(values, miss)
+        return np.where(miss, w * mean + (1 - w) * values, values)
+
+    def steps(self, values: np.ndarray, miss: np.ndarray) -> np.ndarray:
+        """The steps before the trees: Gaussian, copula, chained regressions."""
         values = self.gaussian_step(values, miss)
         values = self.copula_step(values, miss)
+        return self.chained_step(values, miss)
+
+    def apply(self, values: np.ndarray, miss: np.ndarray) -> np.ndarray:
+        """``values`` (N, D, scaled, the loop's imputation) with each blended feature's
+        missing entries (``miss``) moved towards the Gaussian conditional mean, the
+        copula's and the chained regressions', then towards its trees' prediction, pass by
+        pass."""
+        values = self.steps(values, miss)
         for step in self.passes:
             values = step.apply(values, miss)
         return values

@@ -1,0 +1,149 @@
+"""The chained-regressions step of the tree blend (revml.chained, revml.blending)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from revml import ReverseImputer, blending
+from revml.chained import fit_chained
+
+FAST = {"epochs": 30, "n_steps": 20, "random_state": 0}
+
+
+def _linear(n=400, seed=0):
+    """Four columns: two free, a third their linear function, a fourth noise."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    c = 2.0 * a - b + 0.05 * rng.normal(size=n)
+    return np.column_stack([a, b, c, rng.normal(size=n)])
+
+
+def _hide(x, rate=0.2, seed=1):
+    rng = np.random.default_rng(seed)
+    miss = rng.random(x.shape) < rate
+    miss[miss.all(1), 0] = False  # every row keeps a value
+    return np.where(miss, np.nan, x), miss
+
+
+def test_recovers_a_linear_column():
+    """Where the other two are observed, the third's imputation is the linear law's value,
+    far closer than its mean; the noise column's is close to its mean."""
+    x = _linear()
+    damaged, miss = _hide(x)
+    out = fit_chained(damaged, seed=0).conditional_mean(np.nan_to_num(damaged), miss)
+    rows = miss[:, 2] & ~miss[:, 0] & ~miss[:, 1]
+    assert rows.sum() > 20
+    err = np.sqrt(np.mean((out[rows, 2] - x[rows, 2]) ** 2))
+    spread = np.std(x[:, 2])
+    assert err < 0.1 * spread, (err, spread)
+    noise = miss[:, 3]
+    assert np.abs(out[noise, 3] - np.nanmean(damaged[:, 3])).max() < 0.5
+
+
+def test_observed_entries_are_kept_and_imputations_clipped():
+    x = _linear()
+    damaged, miss = _hide(x, rate=0.3)
+    filled = np.nan_to_num(damaged, nan=-7.0)
+    out = fit_chained(damaged, seed=0).conditional_mean(filled, miss)
+    assert np.array_equal(out[~miss], filled[~miss])
+    lo, hi = np.nanmin(damaged, 0), np.nanmax(damaged, 0)
+    assert ((out >= lo) & (out <= hi)).all()
+
+
+def test_rows_are_imputed_alone():
+    """A row's imputation depends on its own entries only: split rows give the same bits."""
+    x = _linear(300, seed=2)
+    damaged, miss = _hide(x, seed=3)
+    chained = fit_chained(damaged, seed=0)
+    whole = chained.conditional_mean(damaged, miss)
+    parts = np.vstack(
+        [
+            chained.conditional_mean(damaged[:77], miss[:77]),
+            chained.conditional_mean(damaged[77:], miss[77:]),
+        ]
+    )
+    assert np.array_equal(whole, parts)
+
+
+def test_same_seed_same_regressions():
+    x = _linear(300, seed=4)
+    damaged, miss = _hide(x, seed=5)
+    a = fit_chained(damaged, seed=3).conditional_mean(damaged, miss)
+    b = fit_chained(damaged, seed=3).conditional_mean(damaged, miss)
+    assert np.array_equal(a, b)
+
+
+@pytest.fixture(scope="module")
+def linear_fit():
+    x = _linear(500, seed=6)
+    damaged, miss = _hide(x, seed=7)
+    return x, damaged, miss, ReverseImputer(**FAST).fit(damaged)
+
+
+def test_the_bar_decides_the_step(monkeypatch):
+    """With no bar the step is taken wherever a weight is above 0; with an unreachable one
+    never, and the imputer's other weights stay as they were."""
+    x = _linear(300, seed=8)
+    damaged, _ = _hide(x, seed=9)
+    monkeypatch.setattr(blending, "MIN_CHAINED_GAIN", -np.inf)
+    taken = ReverseImputer(**FAST).fit(damaged)
+    monkeypatch.setattr(blending, "MIN_CHAINED_GAIN", np.inf)
+    skipped = ReverseImputer(**FAST).fit(damaged)
+    w = taken.fitted_chained_weights_
+    assert w.shape == (4,) and ((w >= 0) & (w <= 1)).all() and w.any()
+    assert taken.state_.blend.chained is not None
+    assert not skipped.fitted_chained_weights_.any()
+    assert skipped.state_.blend is None or skipped.state_.blend.chained is None
+    np.testing.assert_array_equal(taken.fitted_copula_weights_, skipped.fitted_copula_weights_)
+
+
+def _forced(imp, damaged):
+    """``imp`` with only the chained step: every weight 1, no other step, no trees."""
+    forced = copy.deepcopy(imp)
+    blend = forced.state_.blend
+    d = damaged.shape[1]
+    blend.gaussian = np.zeros(d)
+    blend.copula_weights = None
+    blend.passes = []
+    blend.chained_weights = np.ones(d)
+    blend.chained = fit_chained(blend.data.astype(np.float64), blend.seed)
+    return forced
+
+
+def test_transform_applies_the_chained_step(linear_fit):
+    """With the chained weights at 1 and every other step off, transform returns the
+    regressions' imputation of every missing entry, and observed values untouched."""
+    _, damaged, miss, imp = linear_fit
+    forced = _forced(imp, damaged).set_params(clamp=False)
+    out = forced.transform(damaged)
+    state = forced.state_
+    xs = state.scaler.scale(torch.from_numpy(damaged)).numpy().astype(np.float64)
+    want = state.blend.chained.conditional_mean(np.nan_to_num(xs), miss)
+    expected = state.scaler.unscale(torch.from_numpy(want)).numpy()
+    np.testing.assert_allclose(out[miss], expected[miss], rtol=1e-5, atol=1e-6)
+    assert np.array_equal(out[~miss], damaged[~miss])
+
+
+def test_chained_step_is_kept_by_save_and_load_and_chunking(linear_fit, tmp_path):
+    _, damaged, _, imp = linear_fit
+    forced = _forced(imp, damaged)
+    forced.state_.blend.chained_weights = np.full(damaged.shape[1], 0.5)
+    out = forced.transform(damaged)
+    forced.save(tmp_path / "model")
+    loaded = ReverseImputer.load(tmp_path / "model")
+    np.testing.assert_array_equal(loaded.fitted_chained_weights_, forced.fitted_chained_weights_)
+    assert np.array_equal(loaded.transform(damaged), out)
+    head = forced.transform_details(damaged[:170]).X
+    tail = forced.transform_details(damaged[170:], row_offset=170).X
+    assert np.array_equal(np.vstack([head, tail]), out)
+
+
+def test_no_blend_no_chained_weights():
+    x = _linear(200)
+    damaged, _ = _hide(x)
+    imp = ReverseImputer(blend="none", **FAST).fit(damaged)
+    assert not imp.fitted_chained_weights_.any()
