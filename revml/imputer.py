@@ -240,8 +240,8 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         model of each numeric feature's normal scores, :mod:`revml.copula`), taken where it
         lowers the held cells' RMSE, then one towards chained regressions' imputation (each
         feature's ``BayesianRidge`` on the others, round robin, :mod:`revml.chained`), taken
-        where it lowers the held cells' error by 1%. The weights are chosen on a tenth of the observed
-        cells (and categorical values) that ``fit`` hides from the autoencoder and the
+        where it lowers the held cells' error by 1%. The weights are chosen on a tenth of
+        the observed cells (and categorical values) that ``fit`` hides from the autoencoder and the
         trees alike and imputes itself (:mod:`revml.blending`); a feature where the trees
         do not help keeps the loop's value.
         ``fitted_blend_weights_``, ``fitted_copula_weights_`` and
