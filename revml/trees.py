@@ -207,20 +207,12 @@ class TreeBlend:
     def copula_step(self, values: np.ndarray, miss: np.ndarray) -> np.ndarray:
         """``values`` with the ``miss`` entries moved by :attr:`copula_weights` towards the
         copula's conditional mean (``values`` itself without a copula step)."""
-        w = self.copula_weights
-        if self.copula is None or w is None or not w.any():
-            return values
-        mean = self.copula.conditional_mean(values, miss)
-        return np.where(miss, w * mean + (1 - w) * values, values)
+        return _step_towards(self.copula, self.copula_weights, values, miss)
 
     def chained_step(self, values: np.ndarray, miss: np.ndarray) -> np.ndarray:
         """``values`` with the ``miss`` entries moved by :attr:`chained_weights` towards
         the chained regressions' imputation (``values`` itself without a chained step)."""
-        w = self.chained_weights
-        if self.chained is None or w is None or not w.any():
-            return values
-        mean = self.chained.conditional_mean(values, miss)
-        return np.where(miss, w * mean + (1 - w) * values, values)
+        return _step_towards(self.chained, self.chained_weights, values, miss)
 
     def steps(self, values: np.ndarray, miss: np.ndarray) -> np.ndarray:
         """The steps before the trees: Gaussian, copula, chained regressions."""
@@ -237,6 +229,15 @@ class TreeBlend:
         for step in self.passes:
             values = step.apply(values, miss)
         return values
+
+
+def _step_towards(model, weights: np.ndarray | None, values: np.ndarray, miss: np.ndarray):
+    """``values`` with the ``miss`` entries moved by ``weights`` (D,) towards ``model``'s
+    ``conditional_mean`` (``values`` itself without a model or a weight above 0)."""
+    if model is None or weights is None or not weights.any():
+        return values
+    mean = model.conditional_mean(values, miss)
+    return np.where(miss, weights * mean + (1 - weights) * values, values)
 
 
 def blended(weights: np.ndarray, groups: Sequence[slice]) -> tuple[np.ndarray, list[slice]]:
