@@ -83,8 +83,8 @@ MIN_GAUSSIAN_GAIN = -np.inf
 #: 101 x0.9946 (``_copula_seed101.json``); before the Gaussian step instead, x1.0012
 #: against after it (``_copula_first.json``).
 COPULA = True
-#: Whether a chained-regressions step (:mod:`revml.chained`: scikit-learn's
-#: ``IterativeImputer`` with ``BayesianRidge``) follows the copula step, its weights chosen
+#: Whether a chained-regressions step (:mod:`revml.chained`: the algorithm of
+#: scikit-learn's ``IterativeImputer`` with ``BayesianRidge``) follows the copula step, its weights chosen
 #: like the others' on the held cells, taken only where it lowers the held cells' error by
 #: :data:`MIN_CHAINED_GAIN`. On the validation masks of 14 tables (seed 100, MCAR and MNAR
 #: at 20%, training seeds 0 and 1; ``compare_revisions_chained*.json``) it lowered the RMSE
@@ -221,12 +221,12 @@ def fit_blend(
     chained_weights, chained = None, None
     if CHAINED and numeric:
         # The held-out world's regressions, without the held cells, choose the weights.
-        normal = fit_chained(blind, seed).conditional_mean(table, world)
+        normal = fit_chained(blind).conditional_mean(table, world)
         chained_weights = choose_weights(xs, table, normal, held_np)
         stepped = chained_weights * normal + (1 - chained_weights) * table
         if _held_gain(stepped, table, xs, held_np, held_cat) >= MIN_CHAINED_GAIN:
             table = stepped
-            chained = fit_chained(xs, seed)
+            chained = fit_chained(xs)
         else:
             chained_weights = None
     blend = TreeBlend(

@@ -57,13 +57,12 @@ class ChainedRegression:
         return _run(x, miss, self.sequence, self.lo, self.hi, fit=None)[0]
 
 
-def fit_chained(data: np.ndarray, seed: int = 0) -> ChainedRegression:
+def fit_chained(data: np.ndarray) -> ChainedRegression:
     """Chained ``BayesianRidge`` regressions fitted to ``data`` (N, D, scaled, NaN =
     missing). Each feature's imputations are clipped to its observed range (a constant
     feature is left unbounded: its regression predicts the constant); a feature with no
-    observed value keeps 0 and is never regressed. ``seed`` is accepted for symmetry with
-    the blend's other steps: the algorithm draws nothing."""
-    del seed
+    observed value keeps 0 and is never regressed. Nothing is drawn at random: the same
+    data give the same regressions."""
     data = np.asarray(data, np.float64)
     miss = np.isnan(data)
     observed = ~miss

@@ -176,7 +176,7 @@ class TreeBlend:
         chained = None
         if chained_weights is not None:
             chained_weights = np.asarray(chained_weights, dtype=np.float64)
-            chained = fit_chained(data.astype(np.float64), seed)
+            chained = fit_chained(data.astype(np.float64))
         blend = cls(
             weights[0],
             [],

@@ -34,7 +34,7 @@ def test_recovers_a_linear_column():
     far closer than its mean; the noise column's is close to its mean."""
     x = _linear()
     damaged, miss = _hide(x)
-    out = fit_chained(damaged, seed=0).conditional_mean(np.nan_to_num(damaged), miss)
+    out = fit_chained(damaged).conditional_mean(np.nan_to_num(damaged), miss)
     rows = miss[:, 2] & ~miss[:, 0] & ~miss[:, 1]
     assert rows.sum() > 20
     err = np.sqrt(np.mean((out[rows, 2] - x[rows, 2]) ** 2))
@@ -48,7 +48,7 @@ def test_observed_entries_are_kept_and_imputations_clipped():
     x = _linear()
     damaged, miss = _hide(x, rate=0.3)
     filled = np.nan_to_num(damaged, nan=-7.0)
-    out = fit_chained(damaged, seed=0).conditional_mean(filled, miss)
+    out = fit_chained(damaged).conditional_mean(filled, miss)
     assert np.array_equal(out[~miss], filled[~miss])
     lo, hi = np.nanmin(damaged, 0), np.nanmax(damaged, 0)
     assert ((out >= lo) & (out <= hi)).all()
@@ -58,7 +58,7 @@ def test_rows_are_imputed_alone():
     """A row's imputation depends on its own entries only: split rows give the same bits."""
     x = _linear(300, seed=2)
     damaged, miss = _hide(x, seed=3)
-    chained = fit_chained(damaged, seed=0)
+    chained = fit_chained(damaged)
     whole = chained.conditional_mean(damaged, miss)
     parts = np.vstack(
         [
@@ -148,7 +148,7 @@ def _forced(imp, damaged):
     blend.copula_weights = None
     blend.passes = []
     blend.chained_weights = np.ones(d)
-    blend.chained = fit_chained(blend.data.astype(np.float64), blend.seed)
+    blend.chained = fit_chained(blend.data.astype(np.float64))
     return forced
 
 
