@@ -83,17 +83,16 @@ MIN_GAUSSIAN_GAIN = -np.inf
 #: 101 x0.9946 (``_copula_seed101.json``); before the Gaussian step instead, x1.0012
 #: against after it (``_copula_first.json``).
 COPULA = True
-#: Whether a chained-regressions step (:mod:`revml.chained`: the algorithm of
-#: scikit-learn's ``IterativeImputer`` with ``BayesianRidge``) follows the copula step, its
-#: weights chosen like the others' on the held cells, taken only where it lowers the held
-#: cells' error by :data:`MIN_CHAINED_GAIN`. On the validation masks of 14 tables (seed 100, MCAR and MNAR
-#: at 20%, training seeds 0 and 1; ``compare_revisions_chained*.json``) it lowered the RMSE
-#: by x0.9981 with that bar (credit -1.0% / -2.7%, survey -1.3% / -3.3%; boston +0.8% /
-#: +1.4%, auto MCAR +1.3%), and by x0.9987 without one (worst auto MCAR +2.2%); on mask
-#: seed 101, x0.9988 with the bar (worst breast cancer MNAR +0.5%). Through scikit-learn's
-#: ``IterativeImputer`` the step cost 14% of fit + transform; :mod:`revml.chained`'s own
-#: NumPy round robin gives the same RMSE on all 56 fits, 1.13x faster
-#: (``compare_revisions_chained_numpy.json``).
+#: Whether a chained-regressions step (:mod:`revml.chained`: the algorithm of scikit-learn's
+#: ``IterativeImputer`` with ``BayesianRidge``) follows the copula step, its weights chosen like the
+#: others' on the held cells, taken only where it lowers the held cells' error by
+#: :data:`MIN_CHAINED_GAIN`. On the validation masks of 14 tables (seed 100, MCAR and MNAR at 20%,
+#: training seeds 0 and 1; ``compare_revisions_chained*.json``) it lowered the RMSE by x0.9981 with
+#: that bar (credit -1.0% / -2.7%, survey -1.3% / -3.3%; boston +0.8% / +1.4%, auto MCAR +1.3%), and
+#: by x0.9987 without one (worst auto MCAR +2.2%); on mask seed 101, x0.9988 with the bar (worst
+#: breast cancer MNAR +0.5%). Through scikit-learn's ``IterativeImputer`` the step cost 14% of fit +
+#: transform; :mod:`revml.chained`'s own NumPy round robin gives the same RMSE on all 56 fits, 1.13x
+#: faster (``compare_revisions_chained_numpy.json``).
 CHAINED = True
 MIN_CHAINED_GAIN = 0.01
 
