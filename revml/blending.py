@@ -26,6 +26,7 @@ import torch
 from .chained import fit_chained
 from .copula import fit_copula
 from .imputation import impute
+from .neighbours import fit_neighbours
 from .prior import fit_gaussian
 from .state import FittedState
 from .tabular import TabularEncoder
@@ -95,6 +96,16 @@ COPULA = True
 #: faster (``compare_revisions_chained_numpy.json``).
 CHAINED = True
 MIN_CHAINED_GAIN = 0.01
+#: Whether a nearest-rows step (:mod:`revml.neighbours`: the mean of a feature over the five
+#: training rows most alike, scikit-learn's ``KNNImputer``'s rule) follows the chained step,
+#: its weights chosen like the others' on the held cells, taken only where it lowers the held
+#: cells' error by :data:`MIN_NEIGHBOUR_GAIN`. On the validation masks of 14 tables (MCAR and
+#: MNAR at 20%, training seeds 0 and 1) it lowered the RMSE by x0.9991 on mask seed 100 and
+#: x0.9989 on 101 as a prototype through ``KNNImputer`` (``compare_revisions_neighbours.json``,
+#: ``_neighbours_seed101.json``; auto MNAR -2.6%, penguins MCAR -1.9%, airquality -1% to -2.3%;
+#: boston MNAR +1.4% on seed 100, hitters +1.2% on 101).
+NEIGHBOURS = True
+MIN_NEIGHBOUR_GAIN = 0.01
 
 
 def blend_wanted(params: Mapping[str, Any], n_features: int) -> bool:
@@ -228,6 +239,18 @@ def fit_blend(
             chained = fit_chained(xs)
         else:
             chained_weights = None
+    neighbour_weights, neighbours = None, None
+    if NEIGHBOURS and numeric:
+        # The held-out world's training rows, without the held cells, choose the weights.
+        normal = fit_neighbours(blind, seed).conditional_mean(table, world)
+        neighbour_weights = choose_weights(xs, table, normal, held_np)
+        stepped = neighbour_weights * normal + (1 - neighbour_weights) * table
+        if _held_gain(stepped, table, xs, held_np, held_cat) >= MIN_NEIGHBOUR_GAIN:
+            table = stepped
+            # The rows a loaded blend reads again (TreeBlend.data, float32): the same bits.
+            neighbours = fit_neighbours(xs.astype(np.float32), seed)
+        else:
+            neighbour_weights = None
     blend = TreeBlend(
         gaussian,
         [],
@@ -239,6 +262,8 @@ def fit_blend(
         copula,
         chained_weights,
         chained,
+        neighbour_weights,
+        neighbours,
     )
     current = blend.steps(filled, missing)
     gain = 1.0  # the last kept pass's: the first two passes are always tried
@@ -264,7 +289,11 @@ def fit_blend(
         step = Pass(weights, *fit_trees(current, xs, kept_features, seed, p, jobs, kept_groups))
         current = step.apply(current, missing)
         blend.passes.append(step)
-    if not blend.passes and not gaussian.any() and copula is None and chained is None:
+    if (
+        not blend.passes
+        and not gaussian.any()
+        and all(step is None for step in (copula, chained, neighbours))
+    ):
         return final
     return replace(final, blend=blend)
 

@@ -239,13 +239,14 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         come from the normal model) and a step towards a Gaussian copula's (the normal
         model of each numeric feature's normal scores, :mod:`revml.copula`), taken where it
         lowers the held cells' RMSE, then one towards chained regressions' imputation (each
-        feature's ``BayesianRidge`` on the others, round robin, :mod:`revml.chained`), taken
-        where it lowers the held cells' error by 1%. The weights are chosen on a tenth of
+        feature's ``BayesianRidge`` on the others, round robin, :mod:`revml.chained`) and
+        one towards the mean of the five training rows most alike (:mod:`revml.neighbours`),
+        each taken where it lowers the held cells' error by 1%. The weights are chosen on a tenth of
         the observed cells (and categorical values) that ``fit`` hides from the autoencoder and the
         trees alike and imputes itself (:mod:`revml.blending`); a feature where the trees
         do not help keeps the loop's value.
-        ``fitted_blend_weights_``, ``fitted_copula_weights_`` and
-        ``fitted_chained_weights_`` hold the weights.
+        ``fitted_blend_weights_``, ``fitted_copula_weights_``,
+        ``fitted_chained_weights_`` and ``fitted_neighbour_weights_`` hold the weights.
         ``"none"``: the loop alone. Set at
         transform time, ``"none"`` also switches a fitted blend off.
     fill : {"auto", "mean", "zeros"}
@@ -500,6 +501,17 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if state.blend is None or state.blend.chained_weights is None:
             return np.zeros(state.n_features)
         return state.blend.chained_weights.copy()
+
+    @property
+    def fitted_neighbour_weights_(self) -> np.ndarray:
+        """(encoded features,): each numeric feature's share of its mean over the nearest
+        training rows (:mod:`revml.neighbours`) in its imputed value, a step taken after the
+        chained one and before the trees (``blend="auto"``); all 0 where the blend took no
+        such step."""
+        state = self._state()
+        if state.blend is None or state.blend.neighbour_weights is None:
+            return np.zeros(state.n_features)
+        return state.blend.neighbour_weights.copy()
 
     @property
     def stop_reason_(self) -> str:

@@ -47,6 +47,7 @@ from .state import (
     BLEND_KEYS,
     CHAINED_KEY,
     COPULA_KEY,
+    NEIGHBOURS_KEY,
     PRIOR_KEYS,
     FittedState,
     TrainingRecord,
@@ -340,6 +341,9 @@ def load_imputer(path: str | os.PathLike, device: str | torch.device | None = No
         chained = state.pop(CHAINED_KEY, None)
         if chained is not None and tuple(chained.shape) != (data.shape[1],):
             raise _fail(folder, "the saved chained step does not match the blend's features")
+        neighbours = state.pop(NEIGHBOURS_KEY, None)
+        if neighbours is not None and tuple(neighbours.shape) != (data.shape[1],):
+            raise _fail(folder, "the saved neighbours' step does not match the blend's features")
         blend = TreeBlend.rebuilt(
             weights.numpy(),
             data.numpy(),
@@ -350,8 +354,9 @@ def load_imputer(path: str | os.PathLike, device: str | torch.device | None = No
             None if copula is None else copula.numpy(),
             numeric_features(encoder, data.shape[1]),
             None if chained is None else chained.numpy(),
+            None if neighbours is None else neighbours.numpy(),
         )
-    elif any(key in state for key in (*BLEND_KEYS, COPULA_KEY, CHAINED_KEY)):
+    elif any(key in state for key in (*BLEND_KEYS, COPULA_KEY, CHAINED_KEY, NEIGHBOURS_KEY)):
         raise _fail(folder, "the saved tree blend is incomplete")
     module = None
     if architecture is not None:

@@ -136,6 +136,8 @@ class FittedState:
                 out[COPULA_KEY] = torch.from_numpy(self.blend.copula_weights)
             if self.blend.chained_weights is not None:
                 out[CHAINED_KEY] = torch.from_numpy(self.blend.chained_weights)
+            if self.blend.neighbour_weights is not None:
+                out[NEIGHBOURS_KEY] = torch.from_numpy(self.blend.neighbour_weights)
         return out
 
 
@@ -148,3 +150,5 @@ BLEND_KEYS = ("blend.weights", "blend.data", "blend.seed", "blend.filled")
 COPULA_KEY = "blend.copula_weights"
 #: ... and the chained regressions' step's weights (features), where the blend takes one.
 CHAINED_KEY = "blend.chained_weights"
+#: ... and the nearest rows' step's weights (features), where the blend takes one.
+NEIGHBOURS_KEY = "blend.neighbour_weights"

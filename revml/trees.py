@@ -37,6 +37,7 @@ import torch
 
 from .chained import ChainedRegression, fit_chained
 from .copula import GaussianCopula, fit_copula
+from .neighbours import Neighbours, fit_neighbours
 from .prior import GaussianPrior
 
 #: Trees per feature: 30 kept the validation gain of 50 on the suite's tables at 60% of
@@ -140,6 +141,8 @@ class TreeBlend:
     copula: GaussianCopula | None = field(default=None, repr=False)
     chained_weights: np.ndarray | None = None  # (D,) in [0, 1], or None: no chained step
     chained: ChainedRegression | None = field(default=None, repr=False)
+    neighbour_weights: np.ndarray | None = None  # (D,) in [0, 1], or None: no such step
+    neighbours: Neighbours | None = field(default=None, repr=False)
 
     @property
     def weights(self) -> np.ndarray:
@@ -159,12 +162,14 @@ class TreeBlend:
         copula_weights: np.ndarray | None = None,
         numeric: np.ndarray | None = None,
         chained_weights: np.ndarray | None = None,
+        neighbour_weights: np.ndarray | None = None,
     ) -> TreeBlend:
         """The blend with its trees trained again (deterministic: the same trees);
         ``groups``: the one-hot features of each categorical column; ``copula_weights``
         the copula step's, whose copula is fitted again on ``data``'s ``numeric``
         features (deterministic too); ``chained_weights`` the chained step's, whose
-        regressions are fitted again on ``data`` (deterministic too)."""
+        regressions are fitted again on ``data`` (deterministic too); ``neighbour_weights``
+        the nearest rows' step's, whose training rows are ``data``'s again."""
         weights = np.asarray(weights, dtype=np.float64)
         data = np.asarray(data, np.float32)
         copula = None
@@ -177,6 +182,10 @@ class TreeBlend:
         if chained_weights is not None:
             chained_weights = np.asarray(chained_weights, dtype=np.float64)
             chained = fit_chained(data.astype(np.float64))
+        neighbours = None
+        if neighbour_weights is not None:
+            neighbour_weights = np.asarray(neighbour_weights, dtype=np.float64)
+            neighbours = fit_neighbours(data, seed)
         blend = cls(
             weights[0],
             [],
@@ -188,6 +197,8 @@ class TreeBlend:
             copula,
             chained_weights,
             chained,
+            neighbour_weights,
+            neighbours,
         )
         miss = np.isnan(data)
         current = blend.steps(np.asarray(filled, np.float64), miss)
@@ -214,17 +225,23 @@ class TreeBlend:
         the chained regressions' imputation (``values`` itself without a chained step)."""
         return _step_towards(self.chained, self.chained_weights, values, miss)
 
+    def neighbour_step(self, values: np.ndarray, miss: np.ndarray) -> np.ndarray:
+        """``values`` with the ``miss`` entries moved by :attr:`neighbour_weights` towards
+        the nearest training rows' mean (``values`` itself without that step)."""
+        return _step_towards(self.neighbours, self.neighbour_weights, values, miss)
+
     def steps(self, values: np.ndarray, miss: np.ndarray) -> np.ndarray:
-        """The steps before the trees: Gaussian, copula, chained regressions."""
+        """The steps before the trees: Gaussian, copula, chained regressions, neighbours."""
         values = self.gaussian_step(values, miss)
         values = self.copula_step(values, miss)
-        return self.chained_step(values, miss)
+        values = self.chained_step(values, miss)
+        return self.neighbour_step(values, miss)
 
     def apply(self, values: np.ndarray, miss: np.ndarray) -> np.ndarray:
         """``values`` (N, D, scaled, the loop's imputation) with each blended feature's
         missing entries (``miss``) moved towards the Gaussian conditional mean, the
-        copula's and the chained regressions', then towards its trees' prediction, pass by
-        pass."""
+        copula's, the chained regressions' and the nearest rows', then towards its trees'
+        prediction, pass by pass."""
         values = self.steps(values, miss)
         for step in self.passes:
             values = step.apply(values, miss)

@@ -312,6 +312,8 @@ def test_transform_applies_the_gaussian_step_first():
     forced = copy.deepcopy(imp)
     forced.state_.blend.gaussian = np.ones(6)
     forced.state_.blend.copula_weights = None  # no copula step (tests/test_copula.py)
+    forced.state_.blend.chained_weights = None  # nor the later steps
+    forced.state_.blend.neighbour_weights = None
     forced.state_.blend.passes = []
     out = forced.set_params(clamp=False).transform(damaged)  # clamp would clip the mean
     state = forced.state_
@@ -368,8 +370,10 @@ def test_a_pass_after_the_second_is_tried_only_after_one_that_gained_enough(monk
 
     assert N_PASSES >= 4
     monkeypatch.setattr(blending, "N_PASSES", 3)
-    # The gains recorded below are the passes' alone: no chained step scores one first.
+    # The gains recorded below are the passes' alone: no chained or neighbours' step
+    # scores one first.
     monkeypatch.setattr(blending, "CHAINED", False)
+    monkeypatch.setattr(blending, "NEIGHBOURS", False)
     rng = np.random.default_rng(8)
     x = rng.uniform(size=(400, 5))
     x[:, 1] = np.floor(4 * x[:, 0]) + 0.05 * rng.normal(size=400)  # steps: trees know them

@@ -146,6 +146,7 @@ def _forced(imp, damaged):
     d = damaged.shape[1]
     blend.gaussian = np.zeros(d)
     blend.copula_weights = None
+    blend.neighbour_weights = None
     blend.passes = []
     blend.chained_weights = np.ones(d)
     blend.chained = fit_chained(blend.data.astype(np.float64))

@@ -172,6 +172,8 @@ def test_transform_applies_the_copula_step_after_the_gaussian_one(skewed_fit):
     blend = forced.state_.blend
     blend.gaussian = np.zeros(3)
     blend.copula_weights = np.ones(3)
+    blend.chained_weights = None  # the later steps off
+    blend.neighbour_weights = None
     blend.passes = []
     out = forced.set_params(clamp=False).transform(damaged)
     state = forced.state_
