@@ -66,7 +66,7 @@ class Neighbours:
     def _rows(self, values: np.ndarray, miss: np.ndarray) -> np.ndarray:
         """:meth:`conditional_mean` of a few rows (each computed on its own)."""
         ref = self.data
-        ref_seen = ~np.isnan(ref)
+        ref_seen = np.isfinite(ref)
         seen = ~miss & np.isfinite(values)
         dist = _distances(values, seen, ref, ref_seen)
         order = np.argsort(dist, axis=1, kind="stable")  # ties: the training rows' order
@@ -89,15 +89,20 @@ def _distances(
 ) -> np.ndarray:
     """(Q, R) squared nan-Euclidean distances: over the features both rows observe,
     scaled by all features over their number; infinite where they share none. Summed
-    feature by feature in order, so a row's distances never depend on the others."""
+    feature by feature in order, so a row's distances never depend on the others (the
+    shared counts are whole numbers, exact in a product of 0/1 matrices)."""
     n_features = values.shape[1]
+    q = np.where(seen, values, 0.0)
+    r = np.where(ref_seen, ref, 0.0)
     total = np.zeros((len(values), len(ref)))
-    shared = np.zeros((len(values), len(ref)), dtype=np.int64)
+    diff = np.empty_like(total)
     for j in range(n_features):
-        both = seen[:, j, None] & ref_seen[None, :, j]
-        diff = values[:, j, None] - ref[None, :, j]
-        total += np.where(both, diff * diff, 0.0)
-        shared += both
+        np.subtract.outer(q[:, j], r[:, j], out=diff)
+        diff *= seen[:, j, None]  # 0 unless both rows observe feature j
+        diff *= ref_seen[None, :, j]
+        np.square(diff, out=diff)
+        total += diff
+    shared = seen.astype(np.float64) @ ref_seen.T.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(shared > 0, total * (n_features / np.maximum(shared, 1)), np.inf)
 
