@@ -4,8 +4,9 @@ each feature takes.
 :func:`validation_cells` picks a seeded tenth of the observed numeric cells, and of the
 observed values of each categorical column, before training; the autoencoder and the
 prior never learn from them. :func:`fit_blend` imputes them with the fitted loop, scores
-the Gaussian step, the Gaussian copula step (:mod:`revml.copula`) and each pass of trial
-trees (trained without them) on them
+the Gaussian step, the Gaussian copula step (:mod:`revml.copula`), the chained regressions'
+step (:mod:`revml.chained`), the nearest rows' step (:mod:`revml.neighbours`) and each pass
+of trial trees (trained without them) on them
 (:func:`revml.trees.choose_weights`; a categorical column's one-hot features take one
 weight a step, :func:`revml.trees.choose_group_weights`), then trains the kept trees on
 every observed cell, and fits the prior again on every observed cell too (the weights
@@ -103,7 +104,9 @@ MIN_CHAINED_GAIN = 0.01
 #: MNAR at 20%, training seeds 0 and 1) it lowered the RMSE by x0.9991 on mask seed 100 and
 #: x0.9989 on 101 as a prototype through ``KNNImputer`` (``compare_revisions_neighbours.json``,
 #: ``_neighbours_seed101.json``; auto MNAR -2.6%, penguins MCAR -1.9%, airquality -1% to -2.3%;
-#: boston MNAR +1.4% on seed 100, hitters +1.2% on 101).
+#: boston MNAR +1.4% on seed 100, hitters +1.2% on 101), and by x0.9991 on seed 100 as
+#: :mod:`revml.neighbours` computes it (``_neighbours_own.json``; worst breast cancer MNAR
+#: +0.9%), for 2-3% of fit + transform.
 NEIGHBOURS = True
 MIN_NEIGHBOUR_GAIN = 0.01
 
