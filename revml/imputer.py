@@ -486,10 +486,7 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         conditional mean (:mod:`revml.copula`) in its imputed value, a step taken after
         the Gaussian one and before the trees (``blend="auto"``); all 0 where the blend
         took no copula step."""
-        state = self._state()
-        if state.blend is None or state.blend.copula_weights is None:
-            return np.zeros(state.n_features)
-        return state.blend.copula_weights.copy()
+        return self._step_weights("copula_weights")
 
     @property
     def fitted_chained_weights_(self) -> np.ndarray:
@@ -497,10 +494,7 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         imputation (:mod:`revml.chained`) in its imputed value, a step taken after the
         copula one and before the trees (``blend="auto"``); all 0 where the blend took no
         chained step."""
-        state = self._state()
-        if state.blend is None or state.blend.chained_weights is None:
-            return np.zeros(state.n_features)
-        return state.blend.chained_weights.copy()
+        return self._step_weights("chained_weights")
 
     @property
     def fitted_neighbour_weights_(self) -> np.ndarray:
@@ -508,15 +502,18 @@ class ReverseImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         training rows (:mod:`revml.neighbours`) in its imputed value, a step taken after the
         chained one and before the trees (``blend="auto"``); all 0 where the blend took no
         such step."""
-        state = self._state()
-        if state.blend is None or state.blend.neighbour_weights is None:
-            return np.zeros(state.n_features)
-        return state.blend.neighbour_weights.copy()
+        return self._step_weights("neighbour_weights")
 
     @property
     def stop_reason_(self) -> str:
         """Why autoencoder training stopped."""
         return self._state().training.stop_reason
+
+    def _step_weights(self, name: str) -> np.ndarray:
+        """A copy of the blend's step weights ``name`` (features,); 0 where no such step."""
+        state = self._state()
+        weights = None if state.blend is None else getattr(state.blend, name)
+        return np.zeros(state.n_features) if weights is None else weights.copy()
 
     def _state(self) -> FittedState:
         check_is_fitted(self, "state_")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import copy
-
+import blend_steps as steps
 import numpy as np
 import pytest
-import torch
 
-from revml import ReverseImputer, blending
+from revml import ReverseImputer
 from revml.chained import MAX_ITER, TOL, fit_chained
 
 FAST = {"epochs": 30, "n_steps": 20, "random_state": 0}
@@ -123,62 +121,30 @@ def linear_fit():
 
 
 def test_the_bar_decides_the_step(monkeypatch):
-    """With no bar the step is taken wherever a weight is above 0; with an unreachable one
-    never, and the imputer's other weights stay as they were."""
     x = _linear(300, seed=8)
     damaged, _ = _hide(x, seed=9)
-    monkeypatch.setattr(blending, "MIN_CHAINED_GAIN", -np.inf)
-    taken = ReverseImputer(**FAST).fit(damaged)
-    monkeypatch.setattr(blending, "MIN_CHAINED_GAIN", np.inf)
-    skipped = ReverseImputer(**FAST).fit(damaged)
-    w = taken.fitted_chained_weights_
-    assert w.shape == (4,) and ((w >= 0) & (w <= 1)).all() and w.any()
-    assert taken.state_.blend.chained is not None
-    assert not skipped.fitted_chained_weights_.any()
-    assert skipped.state_.blend is None or skipped.state_.blend.chained is None
-    np.testing.assert_array_equal(taken.fitted_copula_weights_, skipped.fitted_copula_weights_)
+    steps.check_the_bar_decides_the_step(
+        monkeypatch, damaged, FAST, "MIN_CHAINED_GAIN", "chained_weights", "chained"
+    )
 
 
-def _forced(imp, damaged):
+def _forced(imp):
     """``imp`` with only the chained step: every weight 1, no other step, no trees."""
-    forced = copy.deepcopy(imp)
-    blend = forced.state_.blend
-    d = damaged.shape[1]
-    blend.gaussian = np.zeros(d)
-    blend.copula_weights = None
-    blend.neighbour_weights = None
-    blend.passes = []
-    blend.chained_weights = np.ones(d)
-    blend.chained = fit_chained(blend.data.astype(np.float64))
-    return forced
+    return steps.only_step(
+        imp, "chained_weights", "chained", lambda blend: fit_chained(blend.data.astype(np.float64))
+    )
 
 
 def test_transform_applies_the_chained_step(linear_fit):
-    """With the chained weights at 1 and every other step off, transform returns the
-    regressions' imputation of every missing entry, and observed values untouched."""
     _, damaged, miss, imp = linear_fit
-    forced = _forced(imp, damaged).set_params(clamp=False)
-    out = forced.transform(damaged)
-    state = forced.state_
-    xs = state.scaler.scale(torch.from_numpy(damaged)).numpy().astype(np.float64)
-    want = state.blend.chained.conditional_mean(np.nan_to_num(xs), miss)
-    expected = state.scaler.unscale(torch.from_numpy(want)).numpy()
-    np.testing.assert_allclose(out[miss], expected[miss], rtol=1e-5, atol=1e-6)
-    assert np.array_equal(out[~miss], damaged[~miss])
+    steps.check_transform_applies_the_step(_forced(imp), damaged, miss, "chained")
 
 
 def test_chained_step_is_kept_by_save_and_load_and_chunking(linear_fit, tmp_path):
     _, damaged, _, imp = linear_fit
-    forced = _forced(imp, damaged)
-    forced.state_.blend.chained_weights = np.full(damaged.shape[1], 0.5)
-    out = forced.transform(damaged)
-    forced.save(tmp_path / "model")
-    loaded = ReverseImputer.load(tmp_path / "model")
-    np.testing.assert_array_equal(loaded.fitted_chained_weights_, forced.fitted_chained_weights_)
-    assert np.array_equal(loaded.transform(damaged), out)
-    head = forced.transform_details(damaged[:170]).X
-    tail = forced.transform_details(damaged[170:], row_offset=170).X
-    assert np.array_equal(np.vstack([head, tail]), out)
+    steps.check_kept_by_save_and_load_and_chunking(
+        _forced(imp), damaged, "chained_weights", tmp_path, exact_chunks=True
+    )
 
 
 def test_no_blend_no_chained_weights():

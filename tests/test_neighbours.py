@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import copy
-
+import blend_steps as steps
 import numpy as np
 import pytest
 import torch
 
-from revml import ReverseImputer, blending, neighbours
+from revml import ReverseImputer, neighbours
 from revml.neighbours import N_NEIGHBOURS, fit_neighbours
 
 FAST = {"epochs": 30, "n_steps": 20, "random_state": 0}
@@ -120,67 +119,30 @@ def cluster_fit():
 
 
 def test_the_bar_decides_the_step(monkeypatch):
-    """With no bar the step is taken wherever a weight is above 0; with an unreachable one
-    never, and the steps before it keep their weights."""
     x = _clusters(300, seed=8)
     damaged, _ = _hide(x, seed=9)
-    monkeypatch.setattr(blending, "MIN_NEIGHBOUR_GAIN", -np.inf)
-    taken = ReverseImputer(**FAST).fit(damaged)
-    monkeypatch.setattr(blending, "MIN_NEIGHBOUR_GAIN", np.inf)
-    skipped = ReverseImputer(**FAST).fit(damaged)
-    w = taken.fitted_neighbour_weights_
-    assert w.shape == (5,) and ((w >= 0) & (w <= 1)).all() and w.any()
-    assert taken.state_.blend.neighbours is not None
-    assert not skipped.fitted_neighbour_weights_.any()
-    assert skipped.state_.blend is None or skipped.state_.blend.neighbours is None
-    np.testing.assert_array_equal(taken.fitted_chained_weights_, skipped.fitted_chained_weights_)
-    np.testing.assert_array_equal(taken.fitted_copula_weights_, skipped.fitted_copula_weights_)
+    steps.check_the_bar_decides_the_step(
+        monkeypatch, damaged, FAST, "MIN_NEIGHBOUR_GAIN", "neighbour_weights", "neighbours"
+    )
 
 
-def _forced(imp, damaged):
+def _forced(imp):
     """``imp`` with only the neighbours' step: every weight 1, no other step, no trees."""
-    forced = copy.deepcopy(imp)
-    blend = forced.state_.blend
-    d = damaged.shape[1]
-    blend.gaussian = np.zeros(d)
-    blend.copula_weights = None
-    blend.chained_weights = None
-    blend.passes = []
-    blend.neighbour_weights = np.ones(d)
-    blend.neighbours = fit_neighbours(blend.data, blend.seed)
-    return forced
+    return steps.only_step(
+        imp, "neighbour_weights", "neighbours", lambda blend: fit_neighbours(blend.data, blend.seed)
+    )
 
 
 def test_transform_applies_the_neighbours_step(cluster_fit):
-    """With the step's weights at 1 and every other step off, transform returns the
-    nearest training rows' mean for every missing entry, observed values untouched."""
     _, damaged, miss, imp = cluster_fit
-    forced = _forced(imp, damaged).set_params(clamp=False)
-    out = forced.transform(damaged)
-    state = forced.state_
-    xs = state.scaler.scale(torch.from_numpy(damaged)).numpy().astype(np.float64)
-    want = state.blend.neighbours.conditional_mean(np.nan_to_num(xs), miss)
-    expected = state.scaler.unscale(torch.from_numpy(want)).numpy()
-    np.testing.assert_allclose(out[miss], expected[miss], rtol=1e-5, atol=1e-6)
-    assert np.array_equal(out[~miss], damaged[~miss])
+    steps.check_transform_applies_the_step(_forced(imp), damaged, miss, "neighbours")
 
 
 def test_neighbours_step_is_kept_by_save_and_load_and_chunking(cluster_fit, tmp_path):
     _, damaged, _, imp = cluster_fit
-    forced = _forced(imp, damaged)
-    forced.state_.blend.neighbour_weights = np.full(damaged.shape[1], 0.5)
-    out = forced.transform(damaged)
-    forced.save(tmp_path / "model")
-    loaded = ReverseImputer.load(tmp_path / "model")
-    np.testing.assert_array_equal(
-        loaded.fitted_neighbour_weights_, forced.fitted_neighbour_weights_
+    steps.check_kept_by_save_and_load_and_chunking(
+        _forced(imp), damaged, "neighbour_weights", tmp_path, exact_chunks=False
     )
-    assert np.array_equal(loaded.transform(damaged), out)
-    # Chunks change only the loop's float rounding (a product's rows beside it: see the
-    # README's "The method, exactly"); the step itself is row by row (above).
-    head = forced.transform_details(damaged[:170]).X
-    tail = forced.transform_details(damaged[170:], row_offset=170).X
-    np.testing.assert_allclose(np.vstack([head, tail]), out, rtol=1e-5, atol=1e-6)
 
 
 def test_a_saved_step_must_match_the_features(cluster_fit, tmp_path):
@@ -195,7 +157,7 @@ def test_a_saved_step_must_match_the_features(cluster_fit, tmp_path):
     from revml.state import NEIGHBOURS_KEY
 
     _, damaged, _, imp = cluster_fit
-    folder = _forced(imp, damaged).save(tmp_path / "model")
+    folder = _forced(imp).save(tmp_path / "model")
     tensors = load_file(folder / MODEL_FILE)
     tensors[NEIGHBOURS_KEY] = torch.ones(damaged.shape[1] + 1, dtype=torch.float64)
     save_file(tensors, folder / MODEL_FILE)
