@@ -3,7 +3,8 @@
 The blend's other models are smooth: a normal model, a copula, linear regressions, trees
 that split on one feature at a time. A few rows that look like this one on every feature
 at once can see what they miss: on the air-quality table (153 rows) a five-neighbour
-imputer beat every other method of the peer suite under MNAR (`benchmarks/compare_suite.py`).
+imputer beat every other method of the peer suite under MNAR on one of its masks
+(`benchmarks/compare_suite.py`).
 
 :class:`Neighbours` imputes as scikit-learn's ``KNNImputer`` with its defaults: five
 neighbours, uniform weights, and the nan-Euclidean distance (the squared differences over
@@ -32,8 +33,8 @@ import numpy as np
 #: Neighbours a missing entry averages: ``KNNImputer``'s default.
 N_NEIGHBOURS = 5
 #: Training rows the neighbours are looked for among at most (a seeded subset beyond): a
-#: row's cost grows with their number (20,000 rows x 16 features, one thread: 4 s with
-#: 1,000, 8 s with 2,000, 22 s with 5,000). The step was chosen on tables of at most 1,000
+#: row's cost grows with their number (20,000 rows x 16 features, one thread: 3 s with
+#: 1,000, 6 s with 2,000, 14 s with 5,000). The step was chosen on tables of at most 1,000
 #: rows, so with at most this many donors.
 MAX_REFERENCE = 1000
 #: Rows x training rows whose distances are held at once.
