@@ -233,27 +233,24 @@ def fit_blend(
             copula_weights = None
     chained_weights, chained = None, None
     if CHAINED and numeric:
-        # The held-out world's regressions, without the held cells, choose the weights.
-        normal = fit_chained(blind).conditional_mean(table, world)
-        chained_weights = choose_weights(xs, table, normal, held_np)
-        stepped = chained_weights * normal + (1 - chained_weights) * table
-        if _held_gain(stepped, table, xs, held_np, held_cat) >= MIN_CHAINED_GAIN:
-            table = stepped
-            chained = fit_chained(xs)
-        else:
-            chained_weights = None
+        chained_weights, chained, table = _barred_step(
+            fit_chained, blind, xs, xs, table, world, held_np, held_cat, MIN_CHAINED_GAIN
+        )
     neighbour_weights, neighbours = None, None
     if NEIGHBOURS and numeric:
-        # The held-out world's training rows, without the held cells, choose the weights.
-        normal = fit_neighbours(blind, seed).conditional_mean(table, world)
-        neighbour_weights = choose_weights(xs, table, normal, held_np)
-        stepped = neighbour_weights * normal + (1 - neighbour_weights) * table
-        if _held_gain(stepped, table, xs, held_np, held_cat) >= MIN_NEIGHBOUR_GAIN:
-            table = stepped
-            # The rows a loaded blend reads again (TreeBlend.data, float32): the same bits.
-            neighbours = fit_neighbours(xs.astype(np.float32), seed)
-        else:
-            neighbour_weights = None
+        # Its final donors are the rows a loaded blend reads again (TreeBlend.data,
+        # float32): the same bits.
+        neighbour_weights, neighbours, table = _barred_step(
+            lambda rows: fit_neighbours(rows, seed),
+            blind,
+            xs.astype(np.float32),
+            xs,
+            table,
+            world,
+            held_np,
+            held_cat,
+            MIN_NEIGHBOUR_GAIN,
+        )
     blend = TreeBlend(
         gaussian,
         [],
@@ -299,6 +296,30 @@ def fit_blend(
     ):
         return final
     return replace(final, blend=blend)
+
+
+def _barred_step(
+    fit,
+    blind: np.ndarray,
+    rows: np.ndarray,
+    truth: np.ndarray,
+    table: np.ndarray,
+    world: np.ndarray,
+    held_numeric: np.ndarray,
+    held_categorical: np.ndarray,
+    bar: float,
+):
+    """``(weights, model, table)`` of a step towards ``fit(...)``'s conditional mean: the
+    held-out world's model (``fit(blind)``, without the held cells) imputes ``table``'s
+    ``world`` entries and the weights are chosen on the held cells; where they lower the
+    held cells' error by ``bar`` the table moves and the kept model is ``fit(rows)``
+    (every observed cell), else ``(None, None, table)``."""
+    normal = fit(blind).conditional_mean(table, world)
+    weights = choose_weights(truth, table, normal, held_numeric)
+    stepped = weights * normal + (1 - weights) * table
+    if _held_gain(stepped, table, truth, held_numeric, held_categorical) < bar:
+        return None, None, table
+    return weights, fit(rows), stepped
 
 
 def _cross_fitted(

@@ -21,6 +21,14 @@ STEP_WEIGHTS = {
 }
 
 
+def hide(x: np.ndarray, rate: float = 0.2, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` with a seeded ``rate`` of its entries NaN (every row keeps one), and the mask."""
+    rng = np.random.default_rng(seed)
+    miss = rng.random(x.shape) < rate
+    miss[miss.all(1), 0] = False  # every row keeps a value
+    return np.where(miss, np.nan, x), miss
+
+
 def fitted(imp: ReverseImputer, weights: str) -> np.ndarray:
     """The imputer's public copy of the blend's ``weights`` (0 where no such step)."""
     return getattr(imp, STEP_WEIGHTS[weights])

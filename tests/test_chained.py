@@ -20,11 +20,7 @@ def _linear(n=400, seed=0):
     return np.column_stack([a, b, c, rng.normal(size=n)])
 
 
-def _hide(x, rate=0.2, seed=1):
-    rng = np.random.default_rng(seed)
-    miss = rng.random(x.shape) < rate
-    miss[miss.all(1), 0] = False  # every row keeps a value
-    return np.where(miss, np.nan, x), miss
+_hide = steps.hide
 
 
 def test_recovers_a_linear_column():

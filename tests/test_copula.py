@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import blend_steps as steps
 import numpy as np
 import pytest
 import torch
@@ -26,10 +27,7 @@ def _correlated(n=600, seed=0, skew=True):
 
 
 def _hide(x, rate=0.25, seed=1):
-    rng = np.random.default_rng(seed)
-    miss = rng.random(x.shape) < rate
-    miss[miss.all(1), 0] = False  # every row keeps a value
-    return np.where(miss, np.nan, x), miss
+    return steps.hide(x, rate, seed)
 
 
 def test_scores_are_normal_and_monotone():

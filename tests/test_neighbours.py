@@ -13,11 +13,7 @@ from revml.neighbours import N_NEIGHBOURS, fit_neighbours
 FAST = {"epochs": 30, "n_steps": 20, "random_state": 0}
 
 
-def _hide(x, rate=0.2, seed=1):
-    rng = np.random.default_rng(seed)
-    miss = rng.random(x.shape) < rate
-    miss[miss.all(1), 0] = False  # every row keeps a value
-    return np.where(miss, np.nan, x), miss
+_hide = steps.hide
 
 
 def _clusters(n=400, seed=0):
