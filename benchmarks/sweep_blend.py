@@ -10,6 +10,10 @@ The blend (:func:`revml.blending.fit_blend`) reads its constants when it runs:
 * ``LATE_PASS_GAIN`` (:mod:`revml.blending`): the gain of the pass before that a pass after
   the second needs to be tried;
 * ``N_TREES`` (:mod:`revml.trees`): the trees of each feature's forest, trial and kept;
+* ``MAX_TREE_ROWS`` (:mod:`revml.trees`): the rows a feature's trees learn from at most
+  (a seeded subset beyond);
+* ``MIN_TREES`` (:mod:`revml.trees`): the trees a forest keeps however many rows it learns
+  from (:func:`revml.trees.forest_size`);
 * ``N_PASSES`` (:mod:`revml.blending`, which reads its copy of :data:`revml.trees.N_PASSES`):
   the passes of trees at most;
 * ``GAIN_FOLDS`` (:mod:`revml.blending`): the folds in which a pass's gain is scored out of
@@ -57,12 +61,14 @@ CONSTANTS = {
     "MIN_PASS_GAIN": revml.blending,
     "LATE_PASS_GAIN": revml.blending,
     "N_TREES": revml.trees,
+    "MAX_TREE_ROWS": revml.trees,
+    "MIN_TREES": revml.trees,
     "N_PASSES": revml.blending,
     "GAIN_FOLDS": revml.blending,
     "MIN_GAUSSIAN_GAIN": revml.blending,
 }
 #: the constants that count something: their values are whole numbers
-COUNTS = {"N_TREES", "N_PASSES", "GAIN_FOLDS"}
+COUNTS = {"N_TREES", "MAX_TREE_ROWS", "MIN_TREES", "N_PASSES", "GAIN_FOLDS"}
 
 
 @contextlib.contextmanager

@@ -469,6 +469,39 @@ def test_the_blends_forests_are_scikit_learns_bit_for_bit():
         assert np.array_equal(trees.forest_predict(theirs, x), theirs.predict(x))
 
 
+def test_a_forest_on_many_rows_grows_fewer_trees_on_all_of_them(monkeypatch):
+    # Beyond TREE_ROW_BUDGET / N_TREES rows a feature's forest is smaller (MIN_TREES at
+    # least) and learns from every row up to MAX_TREE_ROWS, a seeded subset beyond: each
+    # forest is still scikit-learn's, of that many trees, on those rows.
+    from sklearn.ensemble import ExtraTreesRegressor
+
+    monkeypatch.setattr(trees, "TREE_ROW_BUDGET", 3000)
+    monkeypatch.setattr(trees, "MIN_TREES", 8)
+    monkeypatch.setattr(trees, "MAX_TREE_ROWS", 280)
+    assert [trees.forest_size(n) for n in (50, 100, 150, 280, 400)] == [30, 30, 20, 10, 8]
+    rng = np.random.default_rng(5)
+    inputs = rng.normal(size=(400, 4))
+    targets = inputs * 2.0
+    share = {0: 0.0, 1: 0.6, 2: 0.3}  # feature -> share missing: 400, 160 and 280 rows
+    for j, p in share.items():
+        targets[rng.random(400) < p, j] = np.nan
+    forests, _ = trees.fit_trees(inputs, targets, np.arange(3), seed=4)
+    fresh = rng.normal(size=(21, 4))
+    for j, model in forests.items():
+        rows = np.flatnonzero(~np.isnan(targets[:, j]))
+        if len(rows) > 280:
+            rows = np.sort(np.random.default_rng([4, j]).choice(rows, 280, replace=False))
+        size = trees.forest_size(len(rows))
+        assert len(model.estimators_) == size
+        assert all(t.tree_.n_node_samples[0] == len(rows) for t in model.estimators_)
+        state = int(np.random.SeedSequence([4, 0, j]).generate_state(1)[0] >> 1)
+        theirs = ExtraTreesRegressor(size, random_state=state)
+        theirs.fit(trees.other_columns(inputs[rows], j), targets[rows, j])
+        x = trees.other_columns(fresh, j)
+        assert np.array_equal(trees.forest_predict(model, x), theirs.predict(x))
+    assert len({len(m.estimators_) for m in forests.values()}) > 1  # the rule at work
+
+
 @pytest.mark.parametrize("labels", [[0, 1, 2], [3, 7, 11, 12]])
 def test_a_categorys_forest_is_scikit_learns_classifier_bit_for_bit(labels):
     from sklearn.ensemble import ExtraTreesClassifier
