@@ -482,7 +482,7 @@ def test_a_forest_on_many_rows_grows_fewer_trees_on_all_of_them(monkeypatch):
     rng = np.random.default_rng(5)
     inputs = rng.normal(size=(400, 4))
     targets = inputs * 2.0
-    share = {0: 0.0, 1: 0.6, 2: 0.3}  # feature -> share missing: 400, 160 and 280 rows
+    share = {0: 0.0, 1: 0.6, 2: 0.3}  # feature -> share missing: 400, ~160 and ~280 rows
     for j, p in share.items():
         targets[rng.random(400) < p, j] = np.nan
     forests, _ = trees.fit_trees(inputs, targets, np.arange(3), seed=4)
