@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -172,6 +175,10 @@ def default_train_config(
 
 MASKINGS = ("none", "mixed")
 
+#: Whether the hand-written update runs in NumPy on the CPU
+#: (:class:`~revml.training_step.HostMLPStep`) rather than in torch's operations there.
+HOST_UPDATE = True
+
 #: Largest MCAR rate and longest contiguous run (as a share of the features) of "mixed".
 _MAX_RATE = 0.8
 _MAX_RUN = 0.5
@@ -258,21 +265,27 @@ def train_autoencoder(
     net = hook.wrap(module) if hook.wrap is not None else module
     step = None
     if hook.wrap is None and cfg.precision == "float32" and _overhead_bound(module, cfg):
-        step = MLPStep.for_module(module, x.dtype, cfg.lr, cfg.weight_decay)
+        step = MLPStep.for_module(
+            module, x.dtype, cfg.lr, cfg.weight_decay, host=None if HOST_UPDATE else False
+        )
+    x = torch.where(observed, x, fill)
+    host = step is not None and step.host
     loop = _Loop(
         module=module,
         net=net,
         step=step,
         opt=step if step is not None else _adam(list(net.parameters()), cfg),
-        x=torch.where(observed, x, fill),
-        observed=observed,
-        fill=fill,
+        x=x.numpy() if host else x,
+        observed=observed.numpy() if host else observed,
+        fill=fill.numpy() if host else fill,
         cfg=cfg,
         gen=torch.Generator(device="cpu").manual_seed(cfg.seed),
         hook=hook,
     )
     try:
-        return loop.run(validation, verbose)
+        # The NumPy update's products run in NumPy's BLAS: as many threads as torch has.
+        with threadpool_limits(torch.get_num_threads(), user_api="blas") if host else nullcontext():
+            return loop.run(validation, verbose)
     finally:
         if step is not None:
             step.release()
@@ -288,18 +301,29 @@ def _overhead_bound(module: nn.Module, cfg: TrainConfig) -> bool:
 
 @dataclass
 class _Loop:
-    """What one training run works with; :meth:`run` is the epoch loop."""
+    """What one training run works with; :meth:`run` is the epoch loop. With a NumPy
+    update (:class:`~revml.training_step.HostMLPStep`) ``x``, ``observed`` and ``fill``
+    are NumPy arrays, and each epoch's order and masks, drawn from the same generator, are
+    too."""
 
     module: nn.Module
     net: nn.Module  # ``module``, or the distributed wrapper around it
     step: MLPStep | None  # the hand-written update where it applies (then also ``opt``)
     opt: object  # the optimiser: an ``MLPStep`` or a ``torch.optim.Adam``
-    x: torch.Tensor  # every row, missing entries filled
-    observed: torch.Tensor
-    fill: torch.Tensor
+    x: torch.Tensor | np.ndarray  # every row, missing entries filled
+    observed: torch.Tensor | np.ndarray
+    fill: torch.Tensor | np.ndarray
     cfg: TrainConfig
     gen: torch.Generator
     hook: TrainingHook
+
+    @property
+    def host(self) -> bool:
+        return self.step is not None and self.step.host
+
+    def _local(self, values: torch.Tensor) -> torch.Tensor | np.ndarray:
+        """``values`` (drawn on the CPU) where the update reads them."""
+        return values.numpy() if self.host else values.to(self.x.device)
 
     def run(self, validation: Validation | None, verbose: bool) -> TrainHistory:
         cfg, module = self.cfg, self.module
@@ -317,12 +341,13 @@ class _Loop:
                 order = torch.randperm(n, generator=self.gen)
             else:
                 order = self.hook.order(epoch, n)
-            order = order.to(self.x.device)
+            order = self._local(order)
             hidden = _epoch_masks(len(order), d, cfg, self.gen)
+            hidden = None if hidden is None else self._local(hidden)
             losses, counts = [], []
             for start in range(0, len(order), cfg.batch_size):
                 rows = slice(start, start + cfg.batch_size)
-                hide = None if hidden is None else hidden[rows].to(self.x.device)
+                hide = None if hidden is None else hidden[rows]
                 loss, n_obs = self.update(order[rows], hide)
                 losses.append(loss)
                 counts.append(n_obs)
@@ -335,8 +360,8 @@ class _Loop:
                     if history.stop_reason:
                         break
             _check_finite(losses, epoch, self.opt)
-            count = torch.stack(counts).to(torch.float64)
-            loss_sum = (torch.stack(losses).to(torch.float64) * count).sum()
+            count = _stack(counts).to(torch.float64)
+            loss_sum = (_stack(losses).to(torch.float64) * count).sum()
             total = torch.stack([loss_sum, count.sum()])
             if self.hook.reduce is not None:
                 total = self.hook.reduce(total)
@@ -361,14 +386,13 @@ class _Loop:
         target = self.x[idx]
         obs = self.observed[idx]
         inp = target
+        where, zero = (np.where, target.dtype.type(0)) if self.host else (torch.where, 0.0)
         if cfg.masking == "mixed":
-            inp = torch.where(hide, 0.0, target)
+            inp = where(hide, zero, target)
             if cfg.self_condition > 0 and torch.rand((), generator=self.gen) < cfg.self_condition:
-                with torch.no_grad(), precision.compute(cfg.precision, target.device.type):
-                    net = self.net if self.step is None else self.step.forward
-                    inp = torch.where(hide | ~obs, net(inp).to(target.dtype), target)
+                inp = where(hide | ~obs, self._forward(inp), target)
         elif hide is not None:
-            inp = torch.where(hide, self.fill, target)
+            inp = where(hide, self.fill, target)
         if self.step is not None:
             return self.step.update(inp, target, obs)
         with precision.compute(cfg.precision, target.device.type):
@@ -380,6 +404,22 @@ class _Loop:
         loss.backward()
         self.opt.step()
         return loss.detach(), n_obs
+
+    def _forward(self, inp):
+        """The network's output for ``inp``, without gradients, in ``inp``'s dtype."""
+        if self.host:
+            return self.step.forward(inp)
+        with torch.no_grad(), precision.compute(self.cfg.precision, inp.device.type):
+            net = self.net if self.step is None else self.step.forward
+            return net(inp).to(inp.dtype)
+
+
+def _stack(values: list) -> torch.Tensor:
+    """Per-update losses or counts as one tensor (the NumPy update's are NumPy scalars and
+    ints)."""
+    if isinstance(values[0], torch.Tensor):
+        return torch.stack(values)
+    return torch.as_tensor(np.asarray(values))
 
 
 def _adam(params: list[torch.Tensor], cfg: TrainConfig) -> torch.optim.Adam:
@@ -405,7 +445,7 @@ def _check_finite(losses: list[torch.Tensor], epoch: int, opt) -> None:
 
     Checked once an epoch (and before each validation score), not after every update: a
     diverged network only produces more non-finite losses until then."""
-    finite = torch.isfinite(torch.stack(losses))
+    finite = torch.isfinite(_stack(losses))
     if bool(finite.all()):
         return
     batch = int((~finite).nonzero()[0])

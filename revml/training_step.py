@@ -11,25 +11,30 @@ training run against autograd (the reference) in float64.
 
 It applies to a module :func:`revml.model.mlp_layers` describes, in float32 or float64, on a
 single process; anything else (a wrapped distributed module, bfloat16 arithmetic) trains
-through autograd.
+through autograd. On the CPU the update runs in NumPy (:class:`HostMLPStep`): the same
+operations on the same memory, each a microsecond or two where a torch call costs five to
+ten, and an update of a small table's network is some fifty of them.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from scipy.special import expit
 from torch import nn
 
 from .model import LayerSpec, mlp_layers
 
 
-def _backward_activation(g: torch.Tensor, y: torch.Tensor, layer: LayerSpec) -> torch.Tensor:
-    """The gradient through ``layer``'s activation, from its output ``y``."""
+def _backward_activation(g, y, layer: LayerSpec, where=torch.where):
+    """The gradient through ``layer``'s activation, from its output ``y`` (tensors, or
+    NumPy arrays with ``where=np.where``)."""
     act = layer.activation
     if act == "relu":
         return g * (y > 0)
     if act == "leaky_relu":
         # the output's sign is the input's for a positive slope
-        return torch.where(y > 0, g, g * layer.negative_slope)
+        return where(y > 0, g, g * layer.negative_slope)
     if act == "tanh":
         return g * (1 - y * y)
     if act == "sigmoid":
@@ -64,6 +69,8 @@ class MLPStep:
 
     betas = (0.9, 0.999)
     eps = 1e-8
+    #: Whether the update takes and returns NumPy arrays (:class:`HostMLPStep`).
+    host = False
 
     def __init__(self, layers: list[LayerSpec], lr: float, weight_decay: float):
         self.layers = layers
@@ -92,9 +99,16 @@ class MLPStep:
 
     @classmethod
     def for_module(
-        cls, module: nn.Module, dtype: torch.dtype, lr: float, weight_decay: float = 0.0
+        cls,
+        module: nn.Module,
+        dtype: torch.dtype,
+        lr: float,
+        weight_decay: float = 0.0,
+        host: bool | None = None,
     ) -> MLPStep | None:
-        """The step for ``module``, or ``None`` where it does not apply (see the module doc)."""
+        """The step for ``module``, or ``None`` where it does not apply (see the module doc):
+        a :class:`HostMLPStep` for parameters on the CPU (``host=None``; ``host=False``:
+        torch's operations there too)."""
         if dtype not in (torch.float32, torch.float64):
             return None
         described = mlp_layers(module)
@@ -110,7 +124,12 @@ class MLPStep:
             return None
         if any(id(p) not in owned for p in module.parameters() if p.requires_grad):
             return None
-        return cls(layers, lr, weight_decay)
+        on_cpu = params[0].device.type == "cpu"
+        if host is None:
+            host = on_cpu
+        elif host and not on_cpu:
+            raise ValueError("the NumPy update needs the parameters on the CPU")
+        return (HostMLPStep if host else MLPStep)(layers, lr, weight_decay)
 
     @torch.no_grad()
     def forward(self, inp: torch.Tensor, outputs: list | None = None) -> torch.Tensor:
@@ -174,6 +193,113 @@ class MLPStep:
             for layer in self.layers:
                 for p in _params(layer):
                     p.data = p.data.clone()
+
+
+class HostMLPStep(MLPStep):
+    """:class:`MLPStep` in NumPy, for parameters on the CPU: the same losses, gradients and
+    Adam update, on NumPy views of the same flat buffer (the module's parameters stay its
+    views, so the module sees every update). ``forward``, ``loss_and_grad`` and ``update``
+    take NumPy arrays (``observed``: bool) and return a NumPy array, a NumPy scalar loss and
+    the number of scored entries (an int).
+
+    The products are NumPy's (its BLAS), not torch's, so the bits differ from
+    :class:`MLPStep`'s by rounding; ``tests/test_training_step.py`` checks both against
+    autograd in float64. Breast cancer's 30-64-32-15 network at batch 32, one thread on the
+    2-core CPU: 104 us an update against 199 us in torch's operations and 524 us through
+    autograd (``benchmarks/bench_training_step.py``: 2.2x torch's on the smallest tables,
+    1.2x on a 100-feature table at batch 256).
+    """
+
+    host = True
+
+    def __init__(self, layers: list[LayerSpec], lr: float, weight_decay: float):
+        super().__init__(layers, lr, weight_decay)
+        self._flat = self.flat.numpy()
+        self._grad = self.grad.numpy()
+        self._exp_avg = self.exp_avg.numpy()
+        self._exp_avg_sq = self.exp_avg_sq.numpy()
+        self._scratch = np.empty_like(self._flat)
+        self._weights = [layer.weight.detach().numpy() for layer in layers]
+        biases = [layer.bias for layer in layers]
+        self._biases = [None if b is None else b.detach().numpy() for b in biases]
+        self._weight_grads = [self._grads[id(layer.weight)].numpy() for layer in layers]
+        self._bias_grads = [None if b is None else self._grads[id(b)].numpy() for b in biases]
+
+    def forward(self, inp: np.ndarray, outputs: list | None = None) -> np.ndarray:
+        h = inp
+        for layer, weight, bias in zip(self.layers, self._weights, self._biases, strict=True):
+            h = h @ weight.T
+            if bias is not None:
+                h += bias
+            h = _host_activation(h, layer)
+            if outputs is not None:
+                outputs.append(h)
+        return h
+
+    def loss_and_grad(
+        self, inp: np.ndarray, target: np.ndarray, observed: np.ndarray
+    ) -> tuple[np.ndarray, int]:
+        outputs = [inp]
+        h = self.forward(inp, outputs)
+        n_obs = max(int(np.count_nonzero(observed)), 1)
+        residual = (h - target) * observed
+        loss = (residual * residual).sum() / n_obs
+        g = residual * 2 / n_obs
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
+            g = _backward_activation(g, outputs[i + 1], layer, where=np.where)
+            np.matmul(g.T, outputs[i], out=self._weight_grads[i])
+            if self._bias_grads[i] is not None:
+                np.add.reduce(g, axis=0, out=self._bias_grads[i])  # np.sum's wrapper: 2 us
+            if i > 0:
+                g = g @ self._weights[i]
+        return loss, n_obs
+
+    def update(
+        self, inp: np.ndarray, target: np.ndarray, observed: np.ndarray
+    ) -> tuple[np.ndarray, int]:
+        loss, n_obs = self.loss_and_grad(inp, target, observed)
+        self.steps += 1
+        beta1, beta2 = self.betas
+        grad, exp_avg, exp_avg_sq, scratch = (
+            self._grad,
+            self._exp_avg,
+            self._exp_avg_sq,
+            self._scratch,
+        )
+        if self.weight_decay:
+            grad = grad + self.weight_decay * self._flat
+        # torch's Adam: lerp, then mul and addcmul, then addcdiv over sqrt(v) / bias2 + eps
+        np.subtract(grad, exp_avg, out=scratch)
+        scratch *= 1 - beta1
+        exp_avg += scratch
+        exp_avg_sq *= beta2
+        np.multiply(grad, grad, out=scratch)
+        scratch *= 1 - beta2
+        exp_avg_sq += scratch
+        bias1 = 1 - beta1**self.steps
+        bias2_sqrt = (1 - beta2**self.steps) ** 0.5
+        np.sqrt(exp_avg_sq, out=scratch)
+        scratch /= bias2_sqrt
+        scratch += self.eps
+        np.divide(exp_avg, scratch, out=scratch)
+        scratch *= -self.param_groups[0]["lr"] / bias1
+        self._flat += scratch
+        return loss, n_obs
+
+
+def _host_activation(h: np.ndarray, layer: LayerSpec) -> np.ndarray:
+    """``layer``'s activation of ``h`` in NumPy (in place where it can be)."""
+    act = layer.activation
+    if act == "relu":
+        return np.maximum(h, 0, out=h)
+    if act == "leaky_relu":
+        return np.where(h > 0, h, h * layer.negative_slope)
+    if act == "tanh":
+        return np.tanh(h, out=h)
+    if act == "sigmoid":
+        return expit(h, out=h)
+    return h
 
 
 def _params(layer: LayerSpec) -> list[torch.Tensor]:

@@ -1,15 +1,28 @@
-"""The hand-written training update (revml.training_step) against autograd and torch's Adam."""
+"""The hand-written training update (revml.training_step) against autograd and torch's Adam:
+in torch's operations (:class:`MLPStep`, the path off the CPU) and in NumPy's
+(:class:`HostMLPStep`, the CPU's)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from asserts import TOLERANCES, assert_close
 from torch import nn
 
+from revml import training
 from revml.model import MLPAutoencoder
 from revml.training import TrainConfig, train_autoencoder
-from revml.training_step import MLPStep
+from revml.training_step import HostMLPStep, MLPStep
+
+#: Both updates: torch's operations and NumPy's.
+HOST = pytest.mark.parametrize("host", [False, True], ids=["torch", "numpy"])
+
+
+def _inputs(step, *tensors):
+    """``tensors`` as ``step`` takes them: NumPy arrays for the NumPy update."""
+    return [t.numpy() if step.host else t for t in tensors]
+
 
 #: (hidden activation, code activation, output activation) and a shape (rows, features,
 #: hidden widths, code width) with odd sizes
@@ -44,9 +57,10 @@ def _autograd_loss(net, x, target, observed):
     return ((out - target) ** 2 * observed).sum() / observed.sum().clamp_min(1)
 
 
+@HOST
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize(("hidden_act", "code_act", "out_act", "shape"), NETWORKS)
-def test_gradients_match_autograd(hidden_act, code_act, out_act, shape, dtype):
+def test_gradients_match_autograd(hidden_act, code_act, out_act, shape, dtype, host):
     """Loss and every weight gradient equal float64 autograd's, within the dtype's tolerance."""
     net64, x, target, observed = _network((hidden_act, code_act, out_act), shape, torch.float64)
     loss64 = _autograd_loss(net64, x, target, observed)
@@ -55,9 +69,9 @@ def test_gradients_match_autograd(hidden_act, code_act, out_act, shape, dtype):
 
     net = MLPAutoencoder(**net64.config()).to(dtype)
     net.load_state_dict(net64.state_dict())
-    step = MLPStep.for_module(net, dtype, lr=1e-3)
-    assert step is not None
-    loss, n_obs = step.loss_and_grad(x.to(dtype), target.to(dtype), observed)
+    step = MLPStep.for_module(net, dtype, lr=1e-3, host=host)
+    assert step is not None and step.host == host
+    loss, n_obs = step.loss_and_grad(*_inputs(step, x.to(dtype), target.to(dtype), observed))
     assert int(n_obs) == int(observed.sum())
     tol = TOLERANCES[dtype]
     assert_close(loss, loss64, **tol, name="loss")
@@ -68,8 +82,9 @@ def test_gradients_match_autograd(hidden_act, code_act, out_act, shape, dtype):
     step.release()
 
 
+@HOST
 @pytest.mark.parametrize("weight_decay", [0.0, 0.01])
-def test_updates_match_torch_adam(weight_decay):
+def test_updates_match_torch_adam(weight_decay, host):
     """Twenty updates equal autograd + torch.optim.Adam's (float64), learning-rate changes
     included; afterwards the parameters own their storage again."""
     acts, shape = NETWORKS[0][:3], NETWORKS[0][3]
@@ -79,7 +94,7 @@ def test_updates_match_torch_adam(weight_decay):
     opt = torch.optim.Adam(
         reference.parameters(), lr=3e-3, weight_decay=weight_decay, foreach=False
     )
-    step = MLPStep.for_module(net, torch.float64, lr=3e-3, weight_decay=weight_decay)
+    step = MLPStep.for_module(net, torch.float64, lr=3e-3, weight_decay=weight_decay, host=host)
     for i in range(20):
         if i == 10:
             for group in [*opt.param_groups, *step.param_groups]:
@@ -89,7 +104,7 @@ def test_updates_match_torch_adam(weight_decay):
         expected_loss = _autograd_loss(reference, x[rows], target[rows], observed[rows])
         expected_loss.backward()
         opt.step()
-        loss, _ = step.update(x[rows], target[rows], observed[rows])
+        loss, _ = step.update(*_inputs(step, x[rows], target[rows], observed[rows]))
         assert_close(loss, expected_loss, **TOLERANCES[torch.float64], name=f"loss {i}")
     step.release()
     pointers = {p.data_ptr() for p in net.parameters()}
@@ -100,6 +115,11 @@ def test_updates_match_torch_adam(weight_decay):
 
 def test_applies_only_where_it_computes_the_same():
     net = MLPAutoencoder(6, (5,), 2)
+    # on the CPU the NumPy update unless torch's is asked for
+    assert type(MLPStep.for_module(net, torch.float32, lr=1e-3)) is HostMLPStep
+    assert type(MLPStep.for_module(net, torch.float32, lr=1e-3, host=False)) is MLPStep
+    with pytest.raises(ValueError, match="on the CPU"):
+        MLPStep.for_module(MLPAutoencoder(6, (5,), 2).to("meta"), torch.float32, 1e-3, host=True)
     assert MLPStep.for_module(net, torch.bfloat16, lr=1e-3) is None
     assert MLPStep.for_module(net.double(), torch.float32, lr=1e-3) is None  # dtype mismatch
 
@@ -113,9 +133,11 @@ def test_applies_only_where_it_computes_the_same():
     assert MLPStep.for_module(conv, torch.float32, lr=1e-3) is None
 
 
-def test_training_run_matches_the_autograd_path():
+@HOST
+def test_training_run_matches_the_autograd_path(host, monkeypatch):
     """A whole masked training run through the hand-written update ends at the weights the
     autograd path reaches (float64, the same masks and order)."""
+    monkeypatch.setattr(training, "HOST_UPDATE", host)
     x = torch.rand(90, 7, dtype=torch.float64)
     x[torch.rand(90, 7) < 0.2] = float("nan")
     cfg = TrainConfig(epochs=4, batch_size=16, lr=2e-3, masking="mixed", self_condition=0.5)
@@ -152,22 +174,33 @@ def _wrap_only():
     return TrainingHook(wrap=Wrapper)
 
 
+@HOST
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize(("hidden_act", "code_act", "out_act", "shape"), NETWORKS)
-def test_forward_is_the_modules_bit_for_bit(hidden_act, code_act, out_act, shape, dtype):
+def test_forward_is_the_modules(hidden_act, code_act, out_act, shape, dtype, host):
     """A self-conditioned training update runs the step's forward instead of the module:
-    the same products, so the same bits, and the module's parameters are not touched."""
+    torch's update the same products, so the same bits; NumPy's within the dtype's
+    tolerance of float64 autograd's; the module's parameters are not touched."""
     net, x, _, _ = _network((hidden_act, code_act, out_act), shape, dtype)
     with torch.no_grad():
         expected = net(x.to(dtype))
+        exact = net.double()(x.double())
+        net.to(dtype)
     before = {name: p.detach().clone() for name, p in net.named_parameters()}
-    step = MLPStep.for_module(net, dtype, lr=1e-3)
+    step = MLPStep.for_module(net, dtype, lr=1e-3, host=host)
     assert step is not None
-    out = step.forward(x.to(dtype))
-    assert out.dtype == dtype and torch.equal(out, expected)
-    outputs = [x]
-    assert torch.equal(step.forward(x.to(dtype), outputs), expected)
-    assert len(outputs) == 1 + len(step.layers) and torch.equal(outputs[-1], expected)
+    (inp,) = _inputs(step, x.to(dtype))
+    out = torch.as_tensor(step.forward(inp))
+    outputs = [inp]
+    again = torch.as_tensor(step.forward(inp, outputs))
+    assert len(outputs) == 1 + len(step.layers) and outputs[-1] is not None
+    assert out.dtype == dtype and torch.equal(again, out)
+    assert torch.equal(torch.as_tensor(outputs[-1]), out)
+    if host:
+        assert isinstance(outputs[-1], np.ndarray)
+        assert_close(out, exact, **TOLERANCES[dtype], name="forward")
+    else:
+        assert torch.equal(out, expected)
     step.release()
     for name, p in net.named_parameters():
         assert torch.equal(p, before[name]), name
