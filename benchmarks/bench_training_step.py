@@ -46,6 +46,8 @@ CASES = [
     ("1,000 x 50", 50, 32),
     ("20,000 x 27 (diamonds, one-hot)", 27, 256),
     ("10,000 x 100 (the blend's widest)", 100, 256),
+    ("400 x 200", 200, 16),
+    ("400 x 300", 300, 16),
     ("MNIST, 400 digits", 784, 16),
 ]
 PROVIDERS = ("autograd", "torch_step", "numpy_step")
@@ -58,6 +60,7 @@ class Result:
     features: int
     batch: int
     widths: list[int]
+    parameters: int
     largest_product: int
     us_median: float
     us_p20: float
@@ -125,6 +128,7 @@ def run_case(name: str, d: int, batch: int, provider: str, repeats: int) -> Resu
         d,
         batch,
         widths,
+        sum(p.numel() for p in net.parameters()),
         gemm_size(batch, widths),
         float(np.median(times)),
         times[int(0.2 * (len(times) - 1))],

@@ -204,3 +204,18 @@ def test_forward_is_the_modules(hidden_act, code_act, out_act, shape, dtype, hos
     step.release()
     for name, p in net.named_parameters():
         assert torch.equal(p, before[name]), name
+
+
+def test_large_networks_train_through_autograd():
+    """The hand-written update only where it pays: small products and few parameters (its
+    Adam passes over every parameter a dozen times)."""
+    from revml.training import MAX_STEP_PARAMETERS, _overhead_bound
+
+    cfg = TrainConfig(batch_size=16)
+    small = MLPAutoencoder(200, (400, 200), 64)
+    large = MLPAutoencoder(300, (600, 300), 64)
+    assert sum(p.numel() for p in small.parameters()) <= MAX_STEP_PARAMETERS
+    assert sum(p.numel() for p in large.parameters()) > MAX_STEP_PARAMETERS
+    assert _overhead_bound(small, cfg)
+    assert not _overhead_bound(large, cfg)
+    assert not _overhead_bound(small, TrainConfig(batch_size=4096))  # large products
