@@ -293,9 +293,10 @@ def train_autoencoder(
 
 #: Parameters above which the hand-written update does not pay even on small products:
 #: its Adam makes a dozen passes over the flat buffer where torch's fused one makes one.
-#: One thread on the 2-core CPU, batch 16 (``benchmarks/bench_training_step.py``): 200
-#: features (347,064 parameters) 1.18 ms in NumPy against 1.33 through autograd; 300
-#: features (760,564) 2.88 against 2.45; MNIST's network (2,723,664) 12.7 against 10.7.
+#: One thread on the 2-core CPU, batch 16 (``benchmarks/bench_training_step.py``,
+#: ``training_step.json``): 200 features (347,064 parameters) 1.38 ms an update in NumPy
+#: against 1.48 through autograd; 300 features (760,564) 3.59 against 3.34; MNIST's network
+#: (2,723,664) 13.5 against 13.3 (in another run 2.88 against 2.45, 12.7 against 10.7).
 MAX_STEP_PARAMETERS = 500_000
 
 

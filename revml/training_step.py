@@ -205,9 +205,9 @@ class HostMLPStep(MLPStep):
     The products are NumPy's (its BLAS), not torch's, so the bits differ from
     :class:`MLPStep`'s by rounding; ``tests/test_training_step.py`` checks both against
     autograd in float64. Breast cancer's 30-64-32-15 network at batch 32, one thread on the
-    2-core CPU: 140 us an update against 283 us in torch's operations and 701 us through
-    autograd (``benchmarks/bench_training_step.py``: 3.1-3.3x torch's on the smallest
-    tables, 1.2x on a 100-feature table at batch 256).
+    2-core CPU: 111 us an update against 262 us in torch's operations and 639 us through
+    autograd (``benchmarks/bench_training_step.py``: 2.3-3.7x torch's on the smallest
+    tables, 1.4x on a 100-feature table at batch 256).
     """
 
     host = True
