@@ -327,10 +327,14 @@ class _Loop:
     cfg: TrainConfig
     gen: torch.Generator
     hook: TrainingHook
+    host: bool = field(init=False)  # the NumPy update's loop
 
-    @property
-    def host(self) -> bool:
-        return self.step is not None and self.step.host
+    def __post_init__(self) -> None:
+        self.host = self.step is not None and self.step.host
+        # the masking's ``where`` and the zero it writes, in the update's array library
+        self._where, self._zero = (
+            (np.where, self.x.dtype.type(0)) if self.host else (torch.where, 0.0)
+        )
 
     def _local(self, values: torch.Tensor) -> torch.Tensor | np.ndarray:
         """``values`` (drawn on the CPU) where the update reads them."""
@@ -397,7 +401,7 @@ class _Loop:
         target = self.x[idx]
         obs = self.observed[idx]
         inp = target
-        where, zero = (np.where, target.dtype.type(0)) if self.host else (torch.where, 0.0)
+        where, zero = self._where, self._zero
         if cfg.masking == "mixed":
             inp = where(hide, zero, target)
             if cfg.self_condition > 0 and torch.rand((), generator=self.gen) < cfg.self_condition:
